@@ -1,0 +1,8 @@
+//! Command line of babuino (the binary only calls [`main`]).
+use std::process::ExitCode;
+
+/// Parses arguments and runs the command; returns the documented exit code.
+pub fn main() -> ExitCode {
+    eprintln!("babuino: not yet implemented");
+    ExitCode::from(70)
+}

@@ -1,0 +1,3 @@
+//! Babuino: run agent-written code where it can touch nothing it was not given.
+
+pub mod cli;
