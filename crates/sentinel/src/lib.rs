@@ -3,4 +3,5 @@
 //! calls the same engine.
 #![forbid(unsafe_code)]
 
+pub mod advisory;
 pub mod cli;

@@ -1,0 +1,2 @@
+mod advisory;
+mod advisory_online;
