@@ -84,6 +84,9 @@ pub enum Command {
     /// Policy file helpers.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// OSV advisory mirror: `db import`, `db update`, `db status`.
+    #[command(subcommand)]
+    Db(crate::advisory::command::DbCommand),
 }
 
 /// `sentinel check`.
@@ -303,6 +306,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             {
                 let bar = indicatif::ProgressBar::new(pkgs.len() as u64);
                 let v = rt.block_on(async {
+                    // One batched OSV query for the whole manifest first.
+                    engine.prefetch_advisories(&pkgs).await;
                     use futures::StreamExt;
                     let n = engine.policy().network.concurrency.max(1);
                     futures::stream::iter(pkgs.iter())
@@ -392,6 +397,12 @@ pub fn run(cli: Cli) -> Result<u8> {
                 print(&crate::eval::render(&results))?;
             }
             Ok(EXIT_ALLOW)
+        }
+        Command::Db(cmd) => {
+            let (policy, _) = load_policy(&g)?;
+            let (out, code) = crate::advisory::command::run(cmd, &policy)?;
+            print(&out)?;
+            Ok(code)
         }
         Command::Policy(PolicyCommand::Example) => {
             print(crate::policy::EXAMPLE)?;

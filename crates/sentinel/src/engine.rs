@@ -58,6 +58,8 @@ struct Inner {
     cache: Option<Cache>,
     corpora: Corpora,
     permits: Semaphore,
+    /// The OSV advisory step (`None` when the policy turns it off).
+    advisories: Option<crate::advisory::check::Advisories>,
 }
 
 /// The validation engine. Cheap to clone (an `Arc` inside); share one per process.
@@ -136,6 +138,11 @@ impl Engine {
             )
         });
         let permits = Semaphore::new(policy.network.concurrency.max(1));
+        let advisories = crate::advisory::check::Advisories::new(
+            &policy.advisories,
+            &policy.cache_dir(),
+            policy.offline,
+        );
         Ok(Engine {
             inner: Arc::new(Inner {
                 policy,
@@ -144,6 +151,7 @@ impl Engine {
                 cache,
                 corpora,
                 permits,
+                advisories,
             }),
         })
     }
@@ -166,12 +174,32 @@ impl Engine {
     /// Validates many packages concurrently (bounded by `network.concurrency`); verdicts come
     /// back in the order asked.
     pub async fn validate_many(&self, pkgs: &[PackageRef]) -> Vec<Verdict> {
+        self.prefetch_advisories(pkgs).await;
         let n = self.inner.policy.network.concurrency.max(1);
         futures::stream::iter(pkgs.iter())
             .map(|p| self.validate(p))
             .buffered(n)
             .collect()
             .await
+    }
+
+    /// Asks OSV about many packages in batched requests (up to 1,000 a request), so that
+    /// validating them one by one afterwards needs no further OSV request.
+    pub async fn prefetch_advisories(&self, pkgs: &[PackageRef]) {
+        if let Some(adv) = &self.inner.advisories {
+            let public: Vec<PackageRef> = pkgs
+                .iter()
+                .filter(|p| {
+                    p.ecosystem.validate_name(&p.name).is_ok()
+                        && !matches!(
+                            self.inner.matcher.check(p),
+                            Some(ListMatch::Private(_) | ListMatch::Deny(_))
+                        )
+                })
+                .cloned()
+                .collect();
+            adv.prefetch(&public).await;
+        }
     }
 
     /// Looks a package up: fresh cache, else registry (bounded concurrency), else stale cache.
@@ -374,9 +402,13 @@ impl Engine {
         }
         let _ = squat;
 
-        // 5. ADVISORIES: the OSV step (sentinel-osv) plugs in here. It appends findings
-        //    (e.g. `advisory-malicious` for MAL- records, `advisory-vulnerable` for others) for
-        //    `pkg` at `pkg.version`; their action comes from `policy.action(code)` in `decide`.
+        // 5. Advisories (OSV): malicious-package reports and known vulnerabilities for
+        //    `pkg.version`, or for the latest version when none was asked (see
+        //    `advisory::check`). Private and denied packages never get here.
+        if let Some(adv) = &inner.advisories {
+            let latest = metadata.as_ref().and_then(|m| m.latest_version.clone());
+            findings.extend(adv.findings(pkg, latest.as_deref()).await);
+        }
 
         self.decide(pkg, findings, suggestions, metadata, allow_listed)
     }
@@ -559,7 +591,7 @@ impl Engine {
             let action = if f.code == codes::ALLOWED || f.code == codes::PRIVATE {
                 RuleAction::Allow
             } else {
-                policy.action(&f.code)
+                policy.finding_action(&f)
             };
             let Some(mut d) = rule_decision(action) else {
                 continue;

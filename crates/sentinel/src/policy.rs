@@ -220,6 +220,8 @@ pub struct Policy {
     pub cache: CacheConfig,
     /// Corpus files replacing the embedded ones, by ecosystem (`pypi`, `npm`, `crates`, `go`).
     pub corpus: BTreeMap<String, PathBuf>,
+    /// OSV advisories: mode, severity threshold, ignore list, URLs.
+    pub advisories: crate::advisory::check::AdvisoryPolicy,
 }
 
 impl Policy {
@@ -284,8 +286,9 @@ impl Policy {
             | codes::SECURITY_HOLDING
             | codes::TYPOSQUAT
             | codes::DENIED
-            | codes::ALL_YANKED => RuleAction::Block,
-            codes::UNVERIFIED => match self.fail {
+            | codes::ALL_YANKED
+            | codes::ADVISORY_MALICIOUS => RuleAction::Block,
+            codes::UNVERIFIED | codes::ADVISORY_UNAVAILABLE => match self.fail {
                 FailMode::Closed => RuleAction::Block,
                 FailMode::Open => RuleAction::Warn,
             },
@@ -294,7 +297,10 @@ impl Policy {
             | codes::PLACEHOLDER
             | codes::YOUNG_PACKAGE
             | codes::INSTALL_SCRIPTS => RuleAction::Warn,
-            codes::FEW_VERSIONS | codes::NO_REPOSITORY => RuleAction::Allow,
+            codes::FEW_VERSIONS | codes::NO_REPOSITORY | codes::ADVISORY_HISTORY => {
+                RuleAction::Allow
+            }
+            codes::ADVISORY_INFORMATIONAL => RuleAction::Warn,
             _ => RuleAction::Warn,
         }
     }
@@ -305,6 +311,24 @@ impl Policy {
             .get(code)
             .copied()
             .unwrap_or_else(|| self.default_action(code))
+    }
+
+    /// The action for one finding: `[rules]` first; an `advisory-vulnerable` finding without a
+    /// rule is decided by `[advisories] block-severity` against its advisory severity.
+    pub fn finding_action(&self, f: &crate::verdict::Finding) -> RuleAction {
+        if f.code == codes::ADVISORY_VULNERABLE && !self.rules.contains_key(&f.code) {
+            let level = f
+                .evidence
+                .get("severity")
+                .and_then(|s| s.as_str())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(crate::advisory::Level::Unknown);
+            return match self.advisories.vulnerable_decision(level) {
+                Decision::Block => RuleAction::Block,
+                _ => RuleAction::Warn,
+            };
+        }
+        self.action(&f.code)
     }
 
     /// Exit code when the worst decision is warn.

@@ -86,6 +86,16 @@ pub mod codes {
     pub const ALLOWED: &str = "allowed-by-policy";
     /// A policy private rule matched: never looked up upstream, never flagged.
     pub const PRIVATE: &str = "private-package";
+    /// An OSV malicious-package report (`MAL-`, RustSec `malicious`) affects the version.
+    pub const ADVISORY_MALICIOUS: &str = "advisory-malicious";
+    /// A known vulnerability affects the version (policy `block-severity` decides).
+    pub const ADVISORY_VULNERABLE: &str = "advisory-vulnerable";
+    /// A RustSec informational advisory (unmaintained, unsound, notice).
+    pub const ADVISORY_INFORMATIONAL: &str = "advisory-informational";
+    /// No version asked: advisories that affect other versions, and the nearest safe one.
+    pub const ADVISORY_HISTORY: &str = "advisory-history";
+    /// Advisories could not be checked (no OSV, no local mirror): fails closed by default.
+    pub const ADVISORY_UNAVAILABLE: &str = "advisory-unavailable";
     /// Every code, for documentation and SARIF rule tables.
     pub const ALL: &[&str] = &[
         INVALID_NAME,
@@ -106,6 +116,11 @@ pub mod codes {
         DENIED,
         ALLOWED,
         PRIVATE,
+        ADVISORY_MALICIOUS,
+        ADVISORY_VULNERABLE,
+        ADVISORY_INFORMATIONAL,
+        ADVISORY_HISTORY,
+        ADVISORY_UNAVAILABLE,
     ];
 }
 

@@ -46,6 +46,22 @@ impl Matcher {
                 .any(|r| r.events.iter().any(|e| e.introduced.is_some()))
     }
 
+    /// Whether the entry affects every version: a range opened at the very start (`0`, or
+    /// RustSec's `0.0.0-0`) that nothing closes.
+    pub fn affects_all_versions(&self) -> bool {
+        self.ranges.iter().any(|r| {
+            let starts_at_zero = r
+                .events
+                .iter()
+                .any(|e| matches!(e.introduced.as_deref(), Some("0" | "0.0.0-0" | "0.0.0")));
+            let closed = r
+                .events
+                .iter()
+                .any(|e| e.fixed.is_some() || e.last_affected.is_some() || e.limit.is_some());
+            starts_at_zero && !closed
+        })
+    }
+
     /// Every `fixed` version the entry names, as written.
     pub fn fixed_versions(&self) -> impl Iterator<Item = &str> {
         self.ranges

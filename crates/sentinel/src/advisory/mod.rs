@@ -11,6 +11,8 @@
 //!
 //! What this module is not: it does not decide allow/warn/block; the engine turns its hits into
 //! findings under the policy.
+pub mod check;
+pub mod command;
 pub mod eval;
 pub mod import;
 pub mod online;
@@ -127,6 +129,8 @@ pub struct Hit {
     pub summary: Option<String>,
     /// A malicious-package report (`MAL-`, or RustSec's `malicious` category).
     pub malicious: bool,
+    /// The record affects every version of the package (`introduced: 0`, no fix).
+    pub all_versions: bool,
     pub severity: Level,
     /// Highest CVSS base score of the record, when it has a vector.
     pub score: Option<f64>,

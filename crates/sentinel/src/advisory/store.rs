@@ -292,6 +292,7 @@ impl Store {
                     .flat_map(|m| m.fixed_versions().map(str::to_owned))
                     .collect();
                 hit.uncertain = uncertain;
+                hit.all_versions = matchers.iter().any(Matcher::affects_all_versions);
                 hits.push(hit);
             }
         }
@@ -332,6 +333,7 @@ impl Store {
                 aliases: serde_json::from_str(&aliases).unwrap_or_default(),
                 summary: r.get(1)?,
                 malicious: r.get(2)?,
+                all_versions: false,
                 severity: level.parse().unwrap_or(Level::Unknown),
                 score: r.get(4)?,
                 vector: r.get(5)?,

@@ -1,0 +1,215 @@
+//! `sentinel db …`: the local OSV advisory mirror.
+//!
+//! - `db import PATH…` — an OSV `all.zip`, a directory of OSV JSON records, or one record;
+//!   streaming, all-or-nothing per path, idempotent; progress bar on stderr.
+//! - `db update [--ecosystem E]…` — from OSV's dump bucket (`SENTINEL_OSV_DUMP_URL`), whole dump
+//!   the first time, then incremental through `modified_id.csv`.
+//! - `db status` — ecosystems, record counts, newest record, age of the mirror.
+//!
+//! Every command takes `--json` for a stable machine-readable answer on stdout.
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+
+use super::import::{self, Progress};
+use super::store::{ImportStats, Status, Store};
+use super::{ECOSYSTEMS, osv_ecosystem, update};
+use crate::policy::Policy;
+
+/// `sentinel db …`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Import OSV records: an ecosystem's all.zip, a directory of OSV .json files, or one file.
+    Import(ImportArgs),
+    /// Download each ecosystem's OSV dump (incrementally after the first time).
+    Update(UpdateArgs),
+    /// Show the mirror: ecosystems, record counts, newest record, age.
+    Status(StatusArgs),
+}
+
+/// `sentinel db import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// all.zip files, directories of OSV JSON records, or single .json records.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sentinel db update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Only these ecosystems (pypi, npm, crates.io, go); default: all four.
+    #[arg(long = "ecosystem", short = 'e', value_name = "ECOSYSTEM")]
+    pub ecosystems: Vec<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sentinel db status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn progress() -> Progress {
+    if std::io::stderr().is_terminal() {
+        Progress::Bar
+    } else {
+        Progress::Quiet
+    }
+}
+
+fn open(policy: &Policy) -> Result<Store> {
+    let path = policy.cache_dir().join("advisories.db");
+    Store::open(&path).context(
+        "opening the advisory store (check the cache directory, --cache-dir or SENTINEL_CACHE_DIR)",
+    )
+}
+
+fn stats_line(s: &ImportStats) -> String {
+    format!(
+        "{} records read: {} new, {} updated, {} unchanged, {} withdrawn dropped{}",
+        s.read,
+        s.inserted,
+        s.updated,
+        s.unchanged,
+        s.withdrawn,
+        s.newest_modified
+            .as_deref()
+            .map(|m| format!("; newest {m}"))
+            .unwrap_or_default()
+    )
+}
+
+/// Human rendering of `db status`.
+pub fn render_status(s: &Status) -> String {
+    let mut out = format!("advisory store {} — {} records\n", s.path, s.records);
+    if s.ecosystems.is_empty() {
+        out.push_str("empty: run `sentinel db import <all.zip>` or `sentinel db update`\n");
+        return out;
+    }
+    out.push_str(&format!(
+        "{:<12} {:>8} {:>10}  {:<22} {:<10} source\n",
+        "ecosystem", "records", "malicious", "newest record", "age"
+    ));
+    for e in &s.ecosystems {
+        let age = e
+            .age_seconds
+            .map(human_age)
+            .unwrap_or_else(|| "online only".into());
+        out.push_str(&format!(
+            "{:<12} {:>8} {:>10}  {:<22} {:<10} {}\n",
+            e.ecosystem,
+            e.records,
+            e.malicious,
+            e.newest_modified.as_deref().unwrap_or("-"),
+            age,
+            e.source.as_deref().unwrap_or("-")
+        ));
+    }
+    out
+}
+
+fn human_age(secs: i64) -> String {
+    match secs.max(0) {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Runs a `db` command; returns the exit code (errors become exit code 4 in the CLI).
+pub fn run(cmd: DbCommand, policy: &Policy) -> Result<(String, u8)> {
+    match cmd {
+        DbCommand::Import(a) => {
+            let mut store = open(policy)?;
+            let mut results = Vec::new();
+            let mut text = String::new();
+            for p in &a.paths {
+                let stats = import::import_path(&mut store, p, progress()).with_context(|| {
+                    format!("importing {} (nothing from it was imported)", p.display())
+                })?;
+                text.push_str(&format!("{}: {}\n", p.display(), stats_line(&stats)));
+                results.push(serde_json::json!({ "path": p, "stats": stats }));
+            }
+            if a.json {
+                return Ok((
+                    format!(
+                        "{}\n",
+                        serde_json::json!({ "imports": results, "store": store.path() })
+                    ),
+                    0,
+                ));
+            }
+            Ok((text, 0))
+        }
+        DbCommand::Update(a) => {
+            if policy.offline || policy.advisories.mode == super::check::Mode::Offline {
+                bail!(
+                    "offline mode forbids `db update`; use `sentinel db import <all.zip>` with a dump copied here"
+                );
+            }
+            let ecos: Vec<&str> = if a.ecosystems.is_empty() {
+                ECOSYSTEMS.to_vec()
+            } else {
+                a.ecosystems
+                    .iter()
+                    .map(|e| osv_ecosystem(e).map_err(|e| crate::cli::UsageError(e.to_string())))
+                    .collect::<Result<_, _>>()?
+            };
+            let mut store = open(policy)?;
+            let base = policy.advisories.dump_url();
+            let work = policy.cache_dir().join("downloads");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let updated = rt
+                .block_on(update::update(&mut store, &base, &ecos, &work, progress()))
+                .with_context(|| {
+                    format!(
+                        "updating the advisory mirror from {base} (the store keeps what it had)"
+                    )
+                })?;
+            if a.json {
+                return Ok((
+                    format!(
+                        "{}\n",
+                        serde_json::json!({ "updated": updated, "store": store.path() })
+                    ),
+                    0,
+                ));
+            }
+            let mut text = String::new();
+            for u in &updated {
+                let how = match u.method {
+                    update::Method::FullDump => "full dump",
+                    update::Method::Incremental => "incremental",
+                };
+                text.push_str(&format!(
+                    "{} ({how}): {}\n",
+                    u.ecosystem,
+                    stats_line(&u.stats)
+                ));
+            }
+            Ok((text, 0))
+        }
+        DbCommand::Status(a) => {
+            let store = open(policy)?;
+            let status = store.status().context("reading the advisory store")?;
+            if a.json {
+                return Ok((format!("{}\n", serde_json::to_string_pretty(&status)?), 0));
+            }
+            Ok((render_status(&status), 0))
+        }
+    }
+}
