@@ -1,2 +1,3 @@
 mod advisory;
+mod advisory_cli;
 mod advisory_online;
