@@ -1,0 +1,7 @@
+mod support;
+
+mod cache;
+mod check;
+mod faults;
+mod policy;
+mod scan;
