@@ -75,6 +75,27 @@ impl Default for AdvisoryPolicy {
 }
 
 impl AdvisoryPolicy {
+    /// The mode in force: `SENTINEL_ADVISORIES` (`auto`, `online`, `offline`, `off`) wins over
+    /// the policy. An unknown value is an error the caller reports (and fails closed on).
+    pub fn effective_mode(&self) -> Result<Mode, String> {
+        match std::env::var("SENTINEL_ADVISORIES")
+            .ok()
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => Ok(self.mode),
+            Some(v) if v.is_empty() => Ok(self.mode),
+            Some(v) => match v.as_str() {
+                "auto" => Ok(Mode::Auto),
+                "online" => Ok(Mode::Online),
+                "offline" => Ok(Mode::Offline),
+                "off" => Ok(Mode::Off),
+                _ => Err(format!(
+                    "SENTINEL_ADVISORIES={v} is not one of auto, online, offline, off"
+                )),
+            },
+        }
+    }
+
     /// The API URL in force: environment, policy, default.
     pub fn api_url(&self) -> String {
         match std::env::var("SENTINEL_OSV_URL")
@@ -136,12 +157,20 @@ impl Advisories {
     /// Builds the service; `None` when the policy turns advisories off. Problems opening the
     /// store are reported per package (as `advisory-unavailable`), not here.
     pub fn new(policy: &AdvisoryPolicy, cache_dir: &Path, offline: bool) -> Option<Advisories> {
-        if policy.mode == Mode::Off {
-            return None;
-        }
-        let store = Store::open(&cache_dir.join("advisories.db"))
-            .map(Mutex::new)
-            .map_err(|e| e.to_string());
+        let (mode, store) = match policy.effective_mode() {
+            Ok(Mode::Off) => return None,
+            Ok(mode) => (
+                mode,
+                Store::open(&cache_dir.join("advisories.db"))
+                    .map(Mutex::new)
+                    .map_err(|e| e.to_string()),
+            ),
+            Err(e) => (Mode::Offline, Err(e)),
+        };
+        let policy = &AdvisoryPolicy {
+            mode,
+            ..policy.clone()
+        };
         let client = if offline || policy.mode == Mode::Offline {
             None
         } else {

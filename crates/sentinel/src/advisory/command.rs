@@ -153,7 +153,11 @@ pub fn run(cmd: DbCommand, policy: &Policy) -> Result<(String, u8)> {
             Ok((text, 0))
         }
         DbCommand::Update(a) => {
-            if policy.offline || policy.advisories.mode == super::check::Mode::Offline {
+            let mode = policy
+                .advisories
+                .effective_mode()
+                .map_err(crate::cli::UsageError)?;
+            if policy.offline || mode == super::check::Mode::Offline {
                 bail!(
                     "offline mode forbids `db update`; use `sentinel db import <all.zip>` with a dump copied here"
                 );

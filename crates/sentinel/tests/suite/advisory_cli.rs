@@ -343,6 +343,21 @@ fn without_mirror_or_osv_advisories_fail_closed_unless_told_otherwise() {
             .iter()
             .all(|(c, _)| !c.starts_with("advisory"))
     );
+    // The environment overrides the policy; a bad value fails closed and says why.
+    bin.set("SENTINEL_ADVISORIES", "sometimes");
+    let bad = bin.run(&["check", "npm", "chalk@5.6.1", "--format", "json"]);
+    assert!(
+        has(&bad.findings(), "advisory-unavailable", "block"),
+        "{:?}",
+        bad.findings()
+    );
+    assert!(
+        bad.stdout
+            .contains("SENTINEL_ADVISORIES=sometimes is not one of"),
+        "{}",
+        bad.stdout
+    );
+    bin.set("SENTINEL_ADVISORIES", "");
     // `online` mode requires the API even with a mirror.
     bin.set("SENTINEL_OSV_URL", &closed_port());
     bin.import_all();

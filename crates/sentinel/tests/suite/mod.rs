@@ -1,3 +1,10 @@
+mod support;
+
 mod advisory;
 mod advisory_cli;
 mod advisory_online;
+mod cache;
+mod check;
+mod faults;
+mod policy;
+mod scan;
