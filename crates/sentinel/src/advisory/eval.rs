@@ -13,20 +13,34 @@ use serde::{Deserialize, Serialize};
 use super::osv;
 use super::version::{Scheme, Version};
 
-/// What the store keeps of one `affected[]` entry: just what evaluation needs.
+/// What the store keeps of one `affected[]` entry: just what evaluation needs. Listed versions
+/// are kept in canonical spelling (see [`Version::canonical`]; as written when they do not
+/// parse), sorted, so a lookup is a binary search rather than hundreds of parses.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Matcher {
-    #[serde(default, rename = "v", skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, rename = "n", skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
     #[serde(default, rename = "r", skip_serializing_if = "Vec::is_empty")]
     pub ranges: Vec<osv::Range>,
 }
 
 impl Matcher {
-    /// Keeps the explicit versions and the version-comparable ranges of an entry.
-    pub fn from_affected(affected: &osv::Affected) -> Matcher {
+    /// Keeps the explicit versions (canonical, sorted) and the version-comparable ranges of an
+    /// entry.
+    pub fn from_affected(scheme: Scheme, affected: &osv::Affected) -> Matcher {
+        let mut versions: Vec<String> = affected
+            .versions
+            .iter()
+            .map(|v| {
+                scheme
+                    .parse(v)
+                    .map_or_else(|| v.trim().to_owned(), |p| p.canonical())
+            })
+            .collect();
+        versions.sort();
+        versions.dedup();
         Matcher {
-            versions: affected.versions.clone(),
+            versions,
             ranges: affected
                 .ranges
                 .iter()
@@ -211,33 +225,30 @@ fn cmp_key(a: &Key, b: &Key) -> Ordering {
     }
 }
 
-/// Evaluates one range on a parsed version, following the schema's pseudo-code.
+/// Evaluates one range on a parsed version, with the result of the schema's pseudo-code (walk
+/// the sorted events: `introduced` at or below `v` sets affected, `fixed`/`limit` at or below
+/// `v` clears it, `last_affected` strictly below `v` clears it). Each event that fires sets a
+/// constant, so the answer is the effect of the last firing event; it is found by binary
+/// search plus a short backward scan instead of a walk over every event (ranges of Go modules
+/// with many release branches have hundreds).
 fn in_range(events: &[(Key, Ev<'_>)], v: &Version) -> bool {
-    let mut affected = false;
-    for (key, ev) in events {
-        let at_or_after = match key {
-            None => true,
-            Some(k) => v >= k,
-        };
+    let at_or_below = events.partition_point(|(key, _)| match key {
+        None => true,
+        Some(k) => k <= v,
+    });
+    for (key, ev) in events[..at_or_below].iter().rev() {
         match ev {
-            Ev::Introduced(_) => {
-                if at_or_after {
-                    affected = true
-                }
-            }
-            Ev::Fixed(_) | Ev::Limit(_) => {
-                if at_or_after {
-                    affected = false
-                }
-            }
+            Ev::Introduced(_) => return true,
+            Ev::Fixed(_) | Ev::Limit(_) => return false,
+            // Fires only strictly below `v`; at `v` it is still inclusive.
             Ev::LastAffected(_) => {
-                if key.as_ref().is_some_and(|k| v > k) {
-                    affected = false
+                if key.as_ref().is_some_and(|k| k < v) {
+                    return false;
                 }
             }
         }
     }
-    affected
+    false
 }
 
 /// Whether `version` (as the user wrote it) is affected by the entry.
@@ -253,84 +264,115 @@ pub fn evaluate_parsed(
     version: &str,
     parsed: Option<&Version>,
 ) -> Outcome {
-    if matcher
-        .versions
-        .iter()
-        .any(|listed| listed.trim() == version.trim())
-    {
-        return Outcome {
-            affected: true,
-            uncertain: None,
-        };
+    matcher.compile(scheme).evaluate(version, parsed)
+}
+
+/// A matcher with its range events parsed and sorted once, for evaluating many versions.
+#[derive(Debug)]
+pub struct Compiled<'a> {
+    matcher: &'a Matcher,
+    ranges: Vec<(Vec<(Key, Ev<'a>)>, Option<String>)>,
+}
+
+impl Matcher {
+    /// Parses and sorts the range events once.
+    pub fn compile(&self, scheme: Scheme) -> Compiled<'_> {
+        Compiled {
+            matcher: self,
+            ranges: self
+                .ranges
+                .iter()
+                .map(|r| sorted_events(scheme, r))
+                .collect(),
+        }
     }
-    let Some(v) = parsed else {
-        // The version cannot be ordered: conservatively affected if the entry affects anything.
-        return if matcher.affects_some_version() {
-            Outcome {
-                affected: true,
-                uncertain: Some(format!(
-                    "version `{version}` is not a valid version of this ecosystem; treated as affected"
-                )),
-            }
-        } else {
-            Outcome::default()
+}
+
+impl Compiled<'_> {
+    /// Whether `version` (parsed as `parsed`, `None` when it does not parse) is affected.
+    pub fn evaluate(&self, version: &str, parsed: Option<&Version>) -> Outcome {
+        let matcher = self.matcher;
+        let listed = |v: &str| {
+            matcher
+                .versions
+                .binary_search_by(|x| x.as_str().cmp(v))
+                .is_ok()
         };
-    };
-    if matcher
-        .versions
-        .iter()
-        .any(|listed| scheme.parse(listed).as_ref() == Some(v))
-    {
-        return Outcome {
-            affected: true,
-            uncertain: None,
-        };
-    }
-    let mut uncertain = None;
-    for range in &matcher.ranges {
-        let (events, unparsed) = sorted_events(scheme, range);
-        if in_range(&events, v) {
+        if listed(version.trim()) {
             return Outcome {
                 affected: true,
-                uncertain: unparsed,
+                uncertain: None,
             };
         }
-        if uncertain.is_none() {
-            uncertain = unparsed;
+        let Some(v) = parsed else {
+            // The version cannot be ordered: conservatively affected if the entry affects
+            // anything.
+            return if matcher.affects_some_version() {
+                Outcome {
+                    affected: true,
+                    uncertain: Some(format!(
+                        "version `{version}` is not a valid version of this ecosystem; treated as affected"
+                    )),
+                }
+            } else {
+                Outcome::default()
+            };
+        };
+        if !matcher.versions.is_empty() && listed(&v.canonical()) {
+            return Outcome {
+                affected: true,
+                uncertain: None,
+            };
         }
+        for (events, unparsed) in &self.ranges {
+            if in_range(events, v) {
+                return Outcome {
+                    affected: true,
+                    uncertain: unparsed.clone(),
+                };
+            }
+        }
+        // Not affected; an unparsed bound can only have widened the ranges, so this is certain.
+        Outcome::default()
     }
-    // Not affected; an unparsed bound can only have widened the ranges, so this is certain.
-    let _ = uncertain;
-    Outcome::default()
 }
 
 /// The nearest version at or above `from` (or, with no `from`, the lowest version from which on
 /// every known fix holds) that none of `matchers` affects, chosen among the versions the records
 /// name as fixes. `None` when no fixed version is safe (e.g. an open range with no fix).
 pub fn nearest_safe(scheme: Scheme, matchers: &[&Matcher], from: Option<&str>) -> Option<String> {
+    let compiled: Vec<Compiled<'_>> = matchers.iter().map(|m| m.compile(scheme)).collect();
+    nearest_safe_compiled(scheme, &compiled, from)
+}
+
+/// [`nearest_safe`] over already compiled matchers.
+pub fn nearest_safe_compiled(
+    scheme: Scheme,
+    compiled: &[Compiled<'_>],
+    from: Option<&str>,
+) -> Option<String> {
     // Fixes are the candidates; `introduced` points bound the safe tail when no `from` is given.
-    let mut points: Vec<(Version, &str, bool)> = Vec::new();
-    for m in matchers {
-        for r in &m.ranges {
-            for e in &r.events {
-                if let Some(f) = e.fixed.as_deref() {
-                    points.extend(scheme.parse(f).map(|v| (v, f, true)));
-                } else if let Some(i) = e.introduced.as_deref().filter(|i| *i != "0") {
-                    points.extend(scheme.parse(i).map(|v| (v, i, false)));
+    let mut points: Vec<(&Version, &str, bool)> = Vec::new();
+    for c in compiled {
+        for (events, _) in &c.ranges {
+            for (key, ev) in events {
+                match (key, ev) {
+                    (Some(v), Ev::Fixed(f)) => points.push((v, f, true)),
+                    (Some(v), Ev::Introduced(i)) => points.push((v, i, false)),
+                    _ => {}
                 }
             }
         }
     }
-    points.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.cmp(&b.2)));
-    let safe = |(v, text, _): &(Version, &str, bool)| {
-        matchers
-            .iter()
-            .all(|m| !evaluate_parsed(scheme, m, text, Some(v)).affected)
+    points.sort_by(|a, b| a.0.cmp(b.0).then(a.2.cmp(&b.2)));
+    points.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
+    let safe = |(v, text, _): &(&Version, &str, bool)| {
+        compiled.iter().all(|c| !c.evaluate(text, Some(v)).affected)
     };
     match from.and_then(|f| scheme.parse(f)) {
         Some(start) => points
             .iter()
-            .filter(|(v, _, fix)| *fix && *v >= start)
+            .filter(|(v, _, fix)| *fix && **v >= start)
             .find(|c| safe(c))
             .map(|c| c.1.to_owned()),
         None => {
@@ -487,7 +529,7 @@ mod tests {
             database_specific: None,
             ecosystem_specific: None,
         };
-        assert!(!Matcher::from_affected(&a).affects_some_version());
+        assert!(!Matcher::from_affected(s, &a).affects_some_version());
     }
 
     #[test]
@@ -519,7 +561,22 @@ mod tests {
         let out = evaluate(s, &y, "not-a-version");
         assert!(out.affected && out.uncertain.is_some());
         // Listed literally: certain.
-        let z = m(vec![], &["0.8.0-alpha2"]);
+        let z = Matcher::from_affected(
+            s,
+            &osv::Affected {
+                package: None,
+                severity: vec![],
+                ranges: vec![],
+                versions: vec!["0.8.0-alpha2".into(), "not-pep-440".into()],
+                database_specific: None,
+                ecosystem_specific: None,
+            },
+        );
+        assert_eq!(
+            z.versions,
+            vec!["0.8a2".to_owned(), "not-pep-440".to_owned()]
+        );
+        assert!(hit(s, &z, "not-pep-440"));
         assert_eq!(
             evaluate(s, &z, "0.8.0-alpha2"),
             Outcome {

@@ -12,6 +12,9 @@ use super::eval::{self, Matcher};
 use super::version::Scheme;
 use super::{AdvisoryError, Hit, Level, Report, normalize_name, osv, severity};
 
+/// Format of the store's tables (`PRAGMA user_version`); bump when rows change meaning.
+const STORE_FORMAT: i64 = 2;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
     id            TEXT PRIMARY KEY,
@@ -158,13 +161,31 @@ impl Store {
 
     fn init(conn: Connection, path: String) -> Result<Store, AdvisoryError> {
         let store = Store { conn, path };
-        store
-            .conn
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .and_then(|_| store.conn.pragma_update(None, "journal_mode", "WAL"))
-            .and_then(|_| store.conn.pragma_update(None, "synchronous", "NORMAL"))
-            .and_then(|_| store.conn.execute_batch(SCHEMA))
+        let c = &store.conn;
+        c.busy_timeout(std::time::Duration::from_secs(10))
+            .and_then(|_| c.pragma_update(None, "journal_mode", "WAL"))
+            .and_then(|_| c.pragma_update(None, "synchronous", "NORMAL"))
             .map_err(|e| store.err(e))?;
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| store.err(e))?;
+        if version != STORE_FORMAT {
+            // Another format (older build): the store is a re-importable mirror, so start
+            // afresh rather than misread it. An empty mirror fails closed, never open.
+            if version != 0 {
+                tracing::warn!(
+                    "advisory store {} has format {version}, expected {STORE_FORMAT}: cleared; run `sentinel db import` or `sentinel db update` again",
+                    store.path
+                );
+            }
+            c.execute_batch(
+                "DROP TABLE IF EXISTS records; DROP TABLE IF EXISTS affected;
+                 DROP TABLE IF EXISTS imports; DROP TABLE IF EXISTS online_queries;",
+            )
+            .and_then(|_| c.pragma_update(None, "user_version", STORE_FORMAT))
+            .map_err(|e| store.err(e))?;
+        }
+        c.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
         Ok(store)
     }
 
@@ -265,14 +286,18 @@ impl Store {
             }
         }
         let parsed = version.and_then(|v| scheme.parse(v));
+        let compiled: Vec<(&String, Vec<eval::Compiled<'_>>)> = per_record
+            .iter()
+            .map(|(id, ms)| (id, ms.iter().map(|m| m.compile(scheme)).collect()))
+            .collect();
         let mut hits = Vec::new();
-        for (id, matchers) in &per_record {
+        for ((id, compiled_ms), matchers) in compiled.iter().zip(per_record.values()) {
             let (affected, uncertain) = match version {
                 Some(v) => {
                     let mut hit = false;
                     let mut uncertain = None;
-                    for m in matchers {
-                        let out = eval::evaluate_parsed(scheme, m, v, parsed.as_ref());
+                    for c in compiled_ms {
+                        let out = c.evaluate(v, parsed.as_ref());
                         if out.affected {
                             hit = true;
                             uncertain = uncertain.or(out.uncertain);
@@ -296,11 +321,11 @@ impl Store {
                 hits.push(hit);
             }
         }
-        let all: Vec<&Matcher> = per_record.values().flatten().collect();
         let nearest_safe = if hits.is_empty() {
             None
         } else {
-            eval::nearest_safe(scheme, &all, version)
+            let all: Vec<eval::Compiled<'_>> = compiled.into_iter().flat_map(|(_, c)| c).collect();
+            eval::nearest_safe_compiled(scheme, &all, version)
         };
         hits.sort_by(|a, b| {
             b.malicious
@@ -602,7 +627,8 @@ impl Writer<'_> {
         )?;
         for a in &record.affected {
             let Some(pkg) = &a.package else { continue };
-            let matcher = Matcher::from_affected(a);
+            let matcher =
+                Matcher::from_affected(super::version::Scheme::for_ecosystem(&pkg.ecosystem), a);
             let json = serde_json::to_string(&matcher).unwrap_or_else(|_| "{}".into());
             insert.execute(params![
                 record.id,

@@ -72,6 +72,21 @@ impl Ord for Version {
     }
 }
 
+impl Version {
+    /// A canonical spelling: two versions are equal exactly when their canonical spellings are
+    /// (PEP 440 trailing zeros trimmed, so `8` and `8.0` agree; SemVer without build metadata).
+    pub fn canonical(&self) -> String {
+        match self {
+            Version::Pep440(v) => {
+                let release = v.release();
+                let keep = release.iter().rposition(|&n| n != 0).map_or(1, |i| i + 1);
+                v.clone().with_release(release[..keep].to_vec()).to_string()
+            }
+            Version::Semver(v) => v.to_string(),
+        }
+    }
+}
+
 /// SemVer with the leniency registries and advisories need: optional leading `v`/`=`, missing
 /// minor/patch filled with zeros (`1.0` → `1.0.0`), build metadata dropped.
 fn parse_semver(text: &str) -> Option<semver::Version> {
@@ -140,6 +155,11 @@ mod tests {
         assert_eq!(cmp(s, "1.7a0", "1.7b4"), Less);
         assert_eq!(cmp(s, "1.8c1", "1.8rc1"), Equal);
         assert!(s.parse("2019-09-12").is_none(), "not PEP 440");
+        let canon = |v: &str| s.parse(v).map(|v| v.canonical());
+        assert_eq!(canon("8"), canon("8.0.0"));
+        assert_eq!(canon("3.1.8dev0"), canon("3.1.8.dev0"));
+        assert_ne!(canon("1.0"), canon("1.0.post0"));
+        assert_ne!(canon("1.0"), canon("1!1.0"));
     }
 
     #[test]
