@@ -179,7 +179,7 @@ fn main() {
         slowest.push((el, format!("{}:{}@{}", p.0, p.1, p.2), r.hits.len()));
         hits += usize::from(!r.hits.is_empty());
     }
-    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     for (d, what, n) in slowest.iter().take(3) {
         println!(
             "  slowest: {what} ({n} advisories) {:.0} µs",

@@ -175,13 +175,13 @@ impl Ev<'_> {
 /// Sort key: `None` is "before every version" (`introduced: "0"`).
 type Key = Option<Version>;
 
+/// A range's events in ecosystem order, and why some bound did not parse (if one did not).
+type SortedRange<'a> = (Vec<(Key, Ev<'a>)>, Option<String>);
+
 /// The range's events in ecosystem order; the flag says some bound did not parse (an
 /// unparsable `introduced` is read as `"0"` and an unparsable end is dropped: both widen the
 /// range, never narrow it).
-fn sorted_events<'a>(
-    scheme: Scheme,
-    range: &'a osv::Range,
-) -> (Vec<(Key, Ev<'a>)>, Option<String>) {
+fn sorted_events<'a>(scheme: Scheme, range: &'a osv::Range) -> SortedRange<'a> {
     let mut unparsed = None;
     let mut events = Vec::with_capacity(range.events.len());
     for e in &range.events {
@@ -271,7 +271,7 @@ pub fn evaluate_parsed(
 #[derive(Debug)]
 pub struct Compiled<'a> {
     matcher: &'a Matcher,
-    ranges: Vec<(Vec<(Key, Ev<'a>)>, Option<String>)>,
+    ranges: Vec<SortedRange<'a>>,
 }
 
 impl Matcher {
