@@ -373,6 +373,39 @@ impl Store {
         })
         .optional()
         .map_err(|e| self.err(e))
+        .and_then(|hit| match hit {
+            Some(h) if h.severity == Level::Unknown && !h.aliases.is_empty() => {
+                self.severity_from_aliases(h).map(Some)
+            }
+            other => Ok(other),
+        })
+    }
+
+    /// A record without severity (PYSEC records carry none) takes the highest severity of its
+    /// aliases held in the store (typically the GHSA record of the same flaw), and says so in
+    /// `vector`'s place by naming the alias.
+    fn severity_from_aliases(&self, mut hit: Hit) -> Result<Hit, AdvisoryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT level, score, vector FROM records WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        for alias in &hit.aliases {
+            let row: Option<(String, Option<f64>, Option<String>)> = stmt
+                .query_row([alias], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if let Some((level, score, vector)) = row {
+                let level: Level = level.parse().unwrap_or(Level::Unknown);
+                if level > hit.severity {
+                    hit.severity = level;
+                    hit.score = score;
+                    hit.vector = vector
+                        .map(|v| format!("{v} (from {alias})"))
+                        .or_else(|| Some(format!("from {alias}")));
+                }
+            }
+        }
+        Ok(hit)
     }
 
     /// Ecosystems, record counts, newest record and age of the mirror.

@@ -544,3 +544,50 @@ fn corrupt_or_truncated_zip_is_a_clear_error_and_changes_nothing() {
     assert_eq!(store.status().expect("status").records, before);
     assert!(!store.has_ecosystem("PyPI").expect("has"));
 }
+
+#[test]
+fn severity_comes_from_an_alias_when_the_record_has_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recs = dir.path().join("recs");
+    std::fs::create_dir_all(&recs).expect("mkdir");
+    // A PYSEC-style record without severity, and the GHSA record of the same flaw with a vector.
+    std::fs::write(
+        recs.join("PYSEC-9999-1.json"),
+        r#"{"id":"PYSEC-9999-1","modified":"2024-01-01T00:00:00Z","aliases":["GHSA-aaaa-bbbb-cccc","CVE-2099-1"],"details":"first line of details\nmore","affected":[{"package":{"ecosystem":"PyPI","name":"Demo_Pkg"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.2"}]}]}]}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        recs.join("GHSA-aaaa-bbbb-cccc.json"),
+        r#"{"id":"GHSA-aaaa-bbbb-cccc","modified":"2024-01-01T00:00:00Z","aliases":["CVE-2099-1"],"summary":"demo","severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],"affected":[{"package":{"ecosystem":"PyPI","name":"demo-pkg"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.2"}]}]}]}"#,
+    )
+    .expect("write");
+    let mut store = Store::open(&dir.path().join("a.db")).expect("open");
+    import_path(&mut store, &recs, Progress::Quiet).expect("import");
+    let r = store
+        .lookup("PyPI", "demo.pkg", Some("1.1"))
+        .expect("lookup");
+    let pysec = r
+        .hits
+        .iter()
+        .find(|h| h.id == "PYSEC-9999-1")
+        .expect("PYSEC hit");
+    assert_eq!(pysec.severity, Level::Critical);
+    assert_eq!(pysec.score, Some(9.8));
+    assert!(
+        pysec
+            .vector
+            .as_deref()
+            .is_some_and(|v| v.contains("from GHSA-aaaa-bbbb-cccc")),
+        "{pysec:?}"
+    );
+    // No summary: the first line of the details stands in.
+    assert_eq!(pysec.summary.as_deref(), Some("first line of details"));
+    assert_eq!(r.nearest_safe.as_deref(), Some("1.2"));
+    assert!(
+        store
+            .lookup("PyPI", "demo-pkg", Some("1.2"))
+            .expect("lookup")
+            .hits
+            .is_empty()
+    );
+}

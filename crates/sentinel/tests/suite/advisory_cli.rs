@@ -447,6 +447,22 @@ fn online_check_and_scan_use_batched_queries_and_need_no_mirror() {
     assert_eq!(ids("label-studio"), Vec::<String>::new());
     assert_eq!(ids("fflask"), vec!["MAL-2025-923"]);
     assert!(ids("jinja2").contains(&"GHSA-h5c8-rqwp-cp95".to_owned()));
+    // Offline mode never touches the network, even with an OSV URL configured.
+    let seen = server.osv.requests("");
+    let offline_check = bin.run(&[
+        "check",
+        "--offline",
+        "npm",
+        "chalk@5.6.1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(server.osv.requests(""), seen, "offline made a request");
+    assert!(
+        offline_check.stdout.contains("advisory-unavailable"),
+        "{}",
+        offline_check.stdout
+    );
     // Records fetched online are cached, but they are not a mirror: offline mode without an
     // imported dump says advisories were not checked (fail closed).
     let offline = bin.run(&["scan", "--offline", "requirements.txt", "--format", "json"]);
