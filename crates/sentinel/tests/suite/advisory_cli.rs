@@ -514,3 +514,52 @@ fn db_update_from_a_mirror_of_the_bucket() {
         out.stderr
     );
 }
+
+/// With the engine's recorded registry answers: a pinned version that exists gets its
+/// advisories; with no version the registry's latest is what is evaluated.
+#[test]
+fn with_a_registry_the_latest_version_is_evaluated_when_none_is_asked() {
+    use super::support::{FixtureServer, Run, Sentinel};
+    let server = FixtureServer::start();
+    let s = Sentinel::new(&server);
+    let run = |args: &[&str]| -> Run {
+        let mut c = s.cmd();
+        // support.rs turns advisories off for the engine's own tests; here they are under test.
+        c.env("SENTINEL_ADVISORIES", "offline").args(args);
+        Run::from(c.output().expect("run sentinel"))
+    };
+    let zip = fixtures().join("PyPI/all.zip").display().to_string();
+    assert_eq!(run(&["db", "import", &zip]).code, 0);
+    let pinned = run(&["check", "pypi", "requests==2.31.0", "--format", "json"]);
+    assert!(
+        pinned.codes().contains(&"advisory-vulnerable".to_owned()),
+        "{}",
+        pinned.stdout
+    );
+    let f = pinned.json()["verdicts"][0]["findings"].clone();
+    let ghsa = f
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|x| x["evidence"]["id"] == "GHSA-9wx4-h78v-vm56")
+        .expect("GHSA-9wx4");
+    assert_eq!(ghsa["evidence"]["version"], "2.31.0");
+    // No version: the fixture's latest (2.34.2) is past every fix, so only history remains.
+    let latest = run(&["check", "pypi", "requests", "--format", "json"]);
+    let codes = latest.codes();
+    assert!(codes.contains(&"advisory-history".to_owned()), "{codes:?}");
+    assert!(
+        !codes.contains(&"advisory-vulnerable".to_owned()),
+        "{}",
+        latest.stdout
+    );
+    assert_eq!(
+        latest.json()["verdicts"][0]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|x| x["code"] == "advisory-history")
+            .expect("history")["evidence"]["evaluated_version"],
+        "2.34.2"
+    );
+}
