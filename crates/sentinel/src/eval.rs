@@ -20,6 +20,8 @@ use crate::typosquat::{Detector, TyposquatConfig};
 
 /// The built-in incident list.
 pub const INCIDENTS: &str = include_str!("../eval/incidents.tsv");
+/// npm packages ranked 50,001–60,000: real packages just outside the corpus (false-positive set).
+pub const NPM_NEXT_TIER: &str = include_str!("../eval/npm-next-tier.tsv");
 
 /// Figures for one ecosystem.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -52,6 +54,14 @@ pub struct EcoResult {
     pub fp_leave_one_out_pct: f64,
     /// A few leave-one-out false positives (name → target), for inspection.
     pub fp_examples: Vec<String>,
+    /// Real packages just outside the corpus checked (npm ranks 50,001–60,000).
+    pub next_tier_total: usize,
+    /// Of those, flagged.
+    pub next_tier_flagged: usize,
+    /// Rate in percent.
+    pub next_tier_fp_pct: f64,
+    /// A few of them.
+    pub next_tier_examples: Vec<String>,
 }
 
 /// Deterministic xorshift generator (the evaluation must print the same figures every run).
@@ -91,6 +101,12 @@ fn keyboard_neighbour(c: u8, rng: &mut Rng) -> Option<u8> {
 
 /// One generated squat of `name` by edit family `k` (0..5), if it applies.
 fn make_squat(name: &str, k: usize, rng: &mut Rng) -> Option<String> {
+    // Only the scope owner can publish inside an npm scope, so a realisable squat of
+    // `@scope/name` edits the scope.
+    if let (Some(scope), bare) = crate::ecosystem::split_npm_scope(name) {
+        let s = make_squat(scope, k, rng)?;
+        return Some(format!("@{s}/{bare}"));
+    }
     let b = name.as_bytes();
     let letters: Vec<usize> = (0..b.len())
         .filter(|&i| b[i].is_ascii_lowercase())
@@ -226,6 +242,27 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
         }
     }
     r.fp_leave_one_out_pct = pct(r.fp_leave_one_out, r.fp_total);
+    if eco == Ecosystem::Npm {
+        for line in NPM_NEXT_TIER
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .skip(1)
+        {
+            let name = eco.normalize(line.split('\t').next().unwrap_or(""));
+            if name.is_empty() {
+                continue;
+            }
+            r.next_tier_total += 1;
+            if let Some(m) = det.check(&name).first() {
+                r.next_tier_flagged += 1;
+                if r.next_tier_examples.len() < 12 {
+                    r.next_tier_examples
+                        .push(format!("{name} → {} ({:?})", m.target, m.kind));
+                }
+            }
+        }
+        r.next_tier_fp_pct = pct(r.next_tier_flagged, r.next_tier_total);
+    }
     r
 }
 
@@ -259,11 +296,11 @@ pub fn run(
 /// A table of the figures.
 pub fn render(results: &[EcoResult]) -> String {
     let mut s = String::from(
-        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP top 10k leave-one-out\n",
+        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP top 10k leave-one-out   FP next tier\n",
     );
     for r in results {
         s.push_str(&format!(
-            "{:<10} {:>7}  {:>6}/{:<6} {:>6.2}%     {:>3}/{:<3} {:>6.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%\n",
+            "{:<10} {:>7}  {:>6}/{:<6} {:>6.2}%     {:>3}/{:<3} {:>6.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%       {}\n",
             r.ecosystem,
             r.corpus_size,
             r.synthetic_detected,
@@ -278,6 +315,11 @@ pub fn render(results: &[EcoResult]) -> String {
             r.fp_leave_one_out,
             r.fp_total,
             r.fp_leave_one_out_pct,
+            if r.next_tier_total > 0 {
+                format!("{}/{} {:.2}%", r.next_tier_flagged, r.next_tier_total, r.next_tier_fp_pct)
+            } else {
+                "-".into()
+            },
         ));
     }
     for r in results {
@@ -286,6 +328,13 @@ pub fn render(results: &[EcoResult]) -> String {
                 "{} incidents missed: {}\n",
                 r.ecosystem,
                 r.incidents_missed.join(", ")
+            ));
+        }
+        if !r.next_tier_examples.is_empty() {
+            s.push_str(&format!(
+                "{} next-tier examples: {}\n",
+                r.ecosystem,
+                r.next_tier_examples.join(", ")
             ));
         }
         if !r.fp_examples.is_empty() {
