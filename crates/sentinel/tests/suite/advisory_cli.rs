@@ -563,3 +563,70 @@ fn with_a_registry_the_latest_version_is_evaluated_when_none_is_asked() {
         "2.34.2"
     );
 }
+
+/// `scan` of a lockfile from the offline mirror: every pinned dependency gets the same answer as
+/// the hand-checked cases.
+#[test]
+fn offline_scan_of_a_cargo_lock_reports_every_pinned_dependency() {
+    let bin = Bin::new();
+    bin.import_all();
+    bin.policy("");
+    let lock = r#"version = 3
+
+[[package]]
+name = "smallvec"
+version = "0.6.2"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "time"
+version = "0.2.6"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "rsa"
+version = "0.9.6"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "replit_ruspty"
+version = "1.0.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+"#;
+    std::fs::write(bin.work().join("Cargo.lock"), lock).expect("write");
+    let out = bin.run(&["scan", "--offline", "Cargo.lock", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    let verdicts = out.json()["verdicts"].as_array().expect("verdicts").clone();
+    let ids = |name: &str| -> Vec<String> {
+        let v = verdicts
+            .iter()
+            .find(|v| v["package"]["name"] == name)
+            .unwrap_or_else(|| panic!("no verdict for {name}"));
+        let mut ids: Vec<String> = v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| {
+                f["code"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("advisory-"))
+            })
+            .filter_map(|f| f["evidence"]["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids("smallvec"),
+        vec!["RUSTSEC-2018-0003", "RUSTSEC-2018-0018"]
+    );
+    assert_eq!(ids("time"), Vec::<String>::new());
+    assert_eq!(ids("rsa"), vec!["GHSA-c38w-74pg-36hr", "RUSTSEC-2023-0071"]);
+    assert_eq!(ids("replit_ruspty"), vec!["MAL-2025-49350"]);
+    let sarif = bin.run(&["scan", "--offline", "Cargo.lock", "--format", "sarif"]);
+    assert!(
+        sarif.stdout.contains("advisory-malicious"),
+        "{}",
+        sarif.stdout
+    );
+}
