@@ -27,6 +27,9 @@ use super::{Hit, Level, Report};
 use crate::ecosystem::PackageRef;
 use crate::verdict::{Decision, Finding, Severity, codes};
 
+/// After an OSV failure, how long the API is left alone before it is tried again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// How advisories are consulted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -139,7 +142,7 @@ pub struct Advisories {
     store: Result<Mutex<Store>, String>,
     client: Option<Client>,
     /// First failure of the OSV API in this process: later packages skip it.
-    online_failed: Mutex<Option<String>>,
+    online_failed: Mutex<Option<(std::time::Instant, String)>>,
     ignore: HashSet<String>,
 }
 
@@ -202,11 +205,21 @@ impl Advisories {
         Duration::from_secs_f64((self.policy.ttl_hours.max(0.0) * 3600.0).min(1e9))
     }
 
+    /// The last OSV failure if it is recent: for [`RETRY_AFTER`] the API is not asked again
+    /// (a scan does not wait on a dead host per package; a long-running server recovers).
     fn failed(&self) -> Option<String> {
         self.online_failed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < RETRY_AFTER)
+            .map(|(_, e)| e.clone())
+    }
+
+    fn set_failed(&self, e: &super::AdvisoryError) {
+        tracing::warn!("OSV query failed: {e}");
+        *self.online_failed.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), e.to_string()));
     }
 
     /// Asks OSV about many packages at once (one `querybatch` per 1,000), so that the
@@ -220,8 +233,7 @@ impl Advisories {
         }
         let queries: Vec<Query> = pkgs.iter().map(Self::query).collect();
         if let Err(e) = online::refresh(client, store, &queries, self.ttl()).await {
-            tracing::warn!("OSV query failed: {e}");
-            *self.online_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            self.set_failed(&e);
         }
     }
 
@@ -245,9 +257,7 @@ impl Advisories {
                         };
                     }
                     Err(e) => {
-                        tracing::warn!("OSV query failed: {e}");
-                        *self.online_failed.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(e.to_string());
+                        self.set_failed(&e);
                         note = Some(e.to_string());
                     }
                 },
