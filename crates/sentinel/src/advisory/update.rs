@@ -57,16 +57,26 @@ fn http() -> Result<reqwest::Client, AdvisoryError> {
         })
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> Result<reqwest::Response, AdvisoryError> {
-    let resp = client
-        .get(url)
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await
-        .map_err(|e| AdvisoryError::Network {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
+/// Time allowed for a whole record or CSV download.
+const SMALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed for a whole `all.zip` (hundreds of MiB for PyPI or npm on a slow link).
+const DUMP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<reqwest::Response, AdvisoryError> {
+    let resp =
+        client
+            .get(url)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| AdvisoryError::Network {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
     if !resp.status().is_success() {
         return Err(AdvisoryError::Network {
             url: url.to_owned(),
@@ -133,15 +143,14 @@ async fn update_one(
     let dump_url = format!("{base}/{eco}/all.zip");
     if store.has_ecosystem(eco)? {
         let csv_url = format!("{base}/{eco}/modified_id.csv");
-        let text =
-            get(client, &csv_url)
-                .await?
-                .text()
-                .await
-                .map_err(|e| AdvisoryError::Network {
-                    url: csv_url.clone(),
-                    reason: e.to_string(),
-                })?;
+        let text = get(client, &csv_url, SMALL_TIMEOUT)
+            .await?
+            .text()
+            .await
+            .map_err(|e| AdvisoryError::Network {
+                url: csv_url.clone(),
+                reason: e.to_string(),
+            })?;
         let lines = parse_modified_csv(&text, &csv_url)?;
         let newest = store.newest_modified_us(eco)?;
         let mut changed = Vec::new();
@@ -159,12 +168,14 @@ async fn update_one(
                 futures::stream::iter(changed.iter().map(|id| {
                     let url = format!("{base}/{eco}/{id}.json");
                     async move {
-                        let bytes = get(client, &url).await?.bytes().await.map_err(|e| {
-                            AdvisoryError::Network {
+                        let bytes = get(client, &url, SMALL_TIMEOUT)
+                            .await?
+                            .bytes()
+                            .await
+                            .map_err(|e| AdvisoryError::Network {
                                 url: url.clone(),
                                 reason: e.to_string(),
-                            }
-                        })?;
+                            })?;
                         osv::Record::from_slice(&bytes)
                             .map_err(|reason| AdvisoryError::MalformedRecord { file: url, reason })
                     }
@@ -207,7 +218,7 @@ async fn download_and_import(
     part: &Path,
     progress: Progress,
 ) -> Result<ImportStats, AdvisoryError> {
-    let resp = get(client, url).await?;
+    let resp = get(client, url, DUMP_TIMEOUT).await?;
     let io = |source| AdvisoryError::Io {
         path: part.display().to_string(),
         source,
