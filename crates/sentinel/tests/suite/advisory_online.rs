@@ -450,3 +450,28 @@ async fn db_update_unreachable_or_broken_bucket_is_an_error_and_changes_nothing(
     assert!(update::parse_modified_csv("2024-01-01T00:00:00Z,../../etc/passwd\n", "x").is_err());
     assert!(update::parse_modified_csv("garbage\n", "x").is_err());
 }
+
+/// Opt-in live check against the real OSV API (`SENTINEL_LIVE_OSV=1`; OSV is not reachable from
+/// the build machines, so it is skipped by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_osv_api_knows_the_chalk_compromise() {
+    if std::env::var("SENTINEL_LIVE_OSV").ok().as_deref() != Some("1") {
+        eprintln!("skipped: set SENTINEL_LIVE_OSV=1 to query https://api.osv.dev");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Mutex::new(Store::open(&dir.path().join("a.db")).expect("open"));
+    let client = Client::new("https://api.osv.dev").expect("client");
+    online::refresh(
+        &client,
+        &store,
+        &[q("npm", "chalk", Some("5.6.1"))],
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("live OSV");
+    let r = online::lock(&store)
+        .lookup("npm", "chalk", Some("5.6.1"))
+        .expect("lookup");
+    assert!(r.malicious(), "{r:?}");
+}
