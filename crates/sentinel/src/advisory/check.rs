@@ -329,6 +329,7 @@ impl Advisories {
         let lookup = |v: Option<&str>| online::lock(store).lookup(eco, &pkg.name, v);
         let mut out = Vec::new();
         let ctx = Ctx {
+            scheme: super::version::Scheme::for_ecosystem(eco),
             source,
             note: note.as_deref(),
             from_latest: asked.is_none(),
@@ -424,10 +425,21 @@ impl Advisories {
             Some(s) if !hit.malicious => format!("; nearest safe version {s}"),
             _ => String::new(),
         };
-        let fixed = if hit.fixed.is_empty() {
+        // The message names the fixes above the version (RustSec lists one per old branch);
+        // the evidence keeps them all.
+        let above: Vec<&str> = match ctx.scheme.parse(version) {
+            Some(v) => hit
+                .fixed
+                .iter()
+                .filter(|f| ctx.scheme.parse(f).is_some_and(|f| f > v))
+                .map(String::as_str)
+                .collect(),
+            None => hit.fixed.iter().map(String::as_str).collect(),
+        };
+        let fixed = if above.is_empty() {
             "no fixed version".to_owned()
         } else {
-            format!("fixed in {}", hit.fixed.join(", "))
+            format!("fixed in {}", above.join(", "))
         };
         let uncertain = hit
             .uncertain
@@ -491,6 +503,7 @@ impl Advisories {
 }
 
 struct Ctx<'a> {
+    scheme: super::version::Scheme,
     source: &'static str,
     note: Option<&'a str>,
     from_latest: bool,
