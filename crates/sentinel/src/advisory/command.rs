@@ -5,6 +5,8 @@
 //! - `db update [--ecosystem E]…` — from OSV's dump bucket (`SENTINEL_OSV_DUMP_URL`), whole dump
 //!   the first time, then incremental through `modified_id.csv`.
 //! - `db status` — ecosystems, record counts, newest record, age of the mirror.
+//! - `db query ECOSYSTEM PACKAGE…` — what the local store knows about packages (exit 2 when an
+//!   advisory affects one, 0 otherwise); no registry, no network.
 //!
 //! Every command takes `--json` for a stable machine-readable answer on stdout.
 use std::io::IsTerminal;
@@ -27,6 +29,22 @@ pub enum DbCommand {
     Update(UpdateArgs),
     /// Show the mirror: ecosystems, record counts, newest record, age.
     Status(StatusArgs),
+    /// Advisories the local store holds for packages (no registry, no network):
+    /// `sentinel db query pypi jinja2@2.10 requests`.
+    Query(QueryArgs),
+}
+
+/// `sentinel db query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Ecosystem: pypi, npm, crates.io or go.
+    pub ecosystem: String,
+    /// Packages: `name` or `name@version` (PyPI also `name==version`).
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sentinel db import`.
@@ -206,6 +224,69 @@ pub fn run(cmd: DbCommand, policy: &Policy) -> Result<(String, u8)> {
                 ));
             }
             Ok((text, 0))
+        }
+        DbCommand::Query(a) => {
+            let eco: crate::Ecosystem =
+                a.ecosystem
+                    .parse()
+                    .map_err(|e: crate::ecosystem::UnknownEcosystem| {
+                        crate::cli::UsageError(e.to_string())
+                    })?;
+            let store = open(policy)?;
+            let mut reports = Vec::new();
+            for spec in &a.packages {
+                let p = crate::PackageRef::parse(eco, spec);
+                reports.push(
+                    store
+                        .lookup(eco.osv_name(), &p.name, p.version.as_deref())
+                        .context("reading the advisory store")?,
+                );
+            }
+            let affected = reports.iter().any(|r| !r.hits.is_empty());
+            // 0: nothing known; 2: something affects what was asked (like `check`'s block).
+            let code = if affected { 2 } else { 0 };
+            if a.json {
+                return Ok((
+                    format!("{}\n", serde_json::json!({ "reports": reports })),
+                    code,
+                ));
+            }
+            let mut text = String::new();
+            for r in &reports {
+                let what = match &r.version {
+                    Some(v) => format!("{}:{}@{v}", eco.as_str(), r.name),
+                    None => format!("{}:{}", eco.as_str(), r.name),
+                };
+                if r.hits.is_empty() {
+                    text.push_str(&format!("{what}: no known advisory\n"));
+                    continue;
+                }
+                text.push_str(&format!("{what}: {} advisories", r.hits.len()));
+                if let Some(s) = &r.nearest_safe {
+                    text.push_str(&format!(", nearest safe version {s}"));
+                }
+                text.push('\n');
+                for h in &r.hits {
+                    let kind = if h.malicious {
+                        "MALICIOUS".to_owned()
+                    } else {
+                        h.severity.as_str().to_owned()
+                    };
+                    let score = h.score.map(|s| format!(" {s:.1}")).unwrap_or_default();
+                    text.push_str(&format!(
+                        "  {} [{kind}{score}] {}; affected {}; fixed {}\n",
+                        h.id,
+                        h.summary.as_deref().unwrap_or("-"),
+                        h.affected.join(" | "),
+                        if h.fixed.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            h.fixed.join(", ")
+                        }
+                    ));
+                }
+            }
+            Ok((text, code))
         }
         DbCommand::Status(a) => {
             let store = open(policy)?;

@@ -123,18 +123,23 @@ impl Matcher {
             }
         }
         if !self.versions.is_empty() {
-            const SHOWN: usize = 8;
-            let mut listed = self
-                .versions
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            if self.versions.len() > SHOWN {
-                listed.push_str(&format!(" and {} more", self.versions.len() - SHOWN));
+            if !self.ranges.is_empty() {
+                // Usually the ranges spelled out (PYSEC); the ranges say it better.
+                out.push(format!("{} listed versions", self.versions.len()));
+            } else {
+                const SHOWN: usize = 8;
+                let mut listed = self
+                    .versions
+                    .iter()
+                    .take(SHOWN)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if self.versions.len() > SHOWN {
+                    listed.push_str(&format!(" and {} more", self.versions.len() - SHOWN));
+                }
+                out.push(format!("versions {listed}"));
             }
-            out.push(format!("versions {listed}"));
         }
         out
     }

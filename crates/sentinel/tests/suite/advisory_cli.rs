@@ -147,6 +147,26 @@ fn db_import_then_status_reports_every_ecosystem() {
         .filter_map(|e| e["ecosystem"].as_str())
         .collect();
     assert_eq!(ecos, vec!["Go", "PyPI", "crates.io", "npm"]);
+    // What the store knows, without registry or network.
+    let q = bin.run(&["db", "query", "pypi", "jinja2@2.10", "requests==2.32.2"]);
+    assert_eq!(q.code, 2, "{}", q.stderr);
+    assert!(
+        q.stdout
+            .contains("pypi:jinja2@2.10: 3 advisories, nearest safe version 3.1.3"),
+        "{}",
+        q.stdout
+    );
+    assert!(
+        q.stdout.contains("pypi:requests@2.32.2: no known advisory"),
+        "{}",
+        q.stdout
+    );
+    let q = bin.run(&["db", "query", "--json", "npm", "chalk@5.6.0"]);
+    assert_eq!(q.code, 0);
+    assert_eq!(
+        q.json()["reports"][0]["hits"].as_array().map(Vec::len),
+        Some(0)
+    );
     let text = bin.run(&["db", "status"]).stdout;
     assert!(
         text.contains("PyPI") && text.contains("2025-04-28T05:47:10Z"),
