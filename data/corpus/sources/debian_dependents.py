@@ -130,6 +130,8 @@ def main():
                 for d in mods:
                     if "/vendor/" in d or "/testdata" in d or "/internal/" in d:
                         continue
+                    if "." not in d.split("/")[0]:
+                        continue  # a GOPATH stub such as android/soong, not a public module
                     name_pkgs[d].add(b)
             else:
                 roots = set()
