@@ -1384,6 +1384,52 @@ mod tests {
     }
 
     #[test]
+    fn shipped_typosquat_list_is_well_formed() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+        let text =
+            std::fs::read_to_string(root.join("eval/typosquats.tsv")).expect("typosquats.tsv");
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("ecosystem\tmalicious_name\ttarget_name\tsource")
+        );
+        let popular: HashMap<&str, HashSet<String>> = [
+            ("pypi", "pypi.tsv"),
+            ("npm", "npm.tsv"),
+            ("crates.io", "crates.tsv"),
+            ("go", "go.tsv"),
+        ]
+        .into_iter()
+        .map(|(eco, file)| {
+            let t = std::fs::read_to_string(root.join("corpus").join(file)).expect("corpus");
+            let names = parse_tsv(file, &t)
+                .expect("corpus")
+                .into_iter()
+                .map(|r| r.name.to_lowercase())
+                .collect();
+            (eco, names)
+        })
+        .collect();
+        let mut seen = HashSet::new();
+        let mut rows = 0;
+        for line in lines {
+            let cols: Vec<&str> = line.split('\t').collect();
+            assert_eq!(cols.len(), 4, "{line}");
+            let (eco, bad, target, source) = (cols[0], cols[1], cols[2], cols[3]);
+            let names = popular.get(eco).expect("known ecosystem");
+            assert!(!source.trim().is_empty(), "{line}: no source");
+            assert_ne!(bad, target, "{line}");
+            assert!(seen.insert((eco, bad)), "{line}: repeated");
+            assert!(
+                !names.contains(&bad.to_lowercase()),
+                "{line}: a malicious name is listed as popular"
+            );
+            rows += 1;
+        }
+        assert!(rows >= 100, "{rows} incidents");
+    }
+
+    #[test]
     fn name_rules() {
         assert!(
             is_npm_name("@types/node") && is_npm_name("JSONStream") && is_npm_name("lodash.merge")
