@@ -350,6 +350,18 @@ pub async fn npm_downloads(
     opts: &FetchOptions,
     progress: ProgressFn<'_>,
 ) -> Result<Vec<CorpusRow>, UpdateError> {
+    // The period is a path segment: `last-day`, `last-week`, `last-month`, a date or a
+    // `start:end` range. Anything else could change the request path, so it is refused.
+    if period.is_empty()
+        || !period
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b':')
+    {
+        return Err(UpdateError::Format {
+            what: "npm downloads period".to_owned(),
+            detail: format!("`{period}` is not last-day, last-week, last-month or a date range"),
+        });
+    }
     let base = api_base.trim_end_matches('/');
     let batch_size = batch_size.clamp(1, NPM_BULK_LIMIT);
     let mut seen = HashSet::new();
@@ -1000,6 +1012,27 @@ mod tests {
         let seen = seen.lock().expect("lock");
         assert_eq!(seen.first().map(|p| p.done), Some(0));
         assert_eq!(seen.last().map(|p| (p.done, p.total)), Some((7, Some(7))));
+    }
+
+    #[tokio::test]
+    async fn npm_refuses_a_period_that_would_change_the_path() {
+        let state = Arc::new(Server::default());
+        let base = serve(state.clone()).await;
+        for period in ["", "../../x", "last-month/evil", "last month"] {
+            let err = npm_downloads(
+                &reqwest::Client::new(),
+                &base,
+                period,
+                &names(&["semver"]),
+                128,
+                &fast(),
+                &|_| {},
+            )
+            .await
+            .expect_err("bad period");
+            assert!(matches!(err, UpdateError::Format { .. }), "{period}: {err}");
+        }
+        assert_eq!(state.requests.load(Ordering::SeqCst), 0, "nothing was sent");
     }
 
     #[tokio::test]
