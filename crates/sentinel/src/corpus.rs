@@ -11,6 +11,9 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_corpus.rs"));
 }
 
+/// The labelled typosquat incidents of `data/eval/typosquats.tsv` (empty if the build had none).
+pub const EMBEDDED_INCIDENTS: &str = embedded::INCIDENTS;
+
 /// Errors while loading a corpus file.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {

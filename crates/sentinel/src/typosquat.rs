@@ -37,7 +37,7 @@ impl Default for TyposquatConfig {
             min_target_len: 4,
             short_name_len: 6,
             short_protect_top: 1_000,
-            affix_protect_top: 1_000,
+            affix_protect_top: 3_000,
             two_edit_protect_top: 1_000,
         }
     }
@@ -170,8 +170,8 @@ fn alphabet(eco: Ecosystem) -> &'static [u8] {
     }
 }
 
-const PREFIXES: [&str; 8] = [
-    "python-", "python3-", "py-", "node", "go-", "rust-", "js-", "the-",
+const PREFIXES: [&str; 9] = [
+    "python-", "python3-", "py-", "node-", "node", "go-", "rust-", "js-", "the-",
 ];
 const SUFFIXES: [&str; 12] = [
     "-python", "-py", "-js", ".js", "js", "-node", "-npm", "-rs", "-sys", "-lib", "-go", "-pkg",
@@ -377,9 +377,14 @@ impl Detector<'_> {
             consider(t, r, EditKind::WordSwap);
         }
         // Version suffix (`react2`, `requests-2`).
-        let trimmed = candidate.trim_end_matches(|c: char| c.is_ascii_digit());
+        // Also `express-v4`, `angular-1.8`.
+        let trimmed = candidate.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
         if trimmed.len() < candidate.len() {
             let base = trimmed.trim_end_matches(['-', '_', '.']);
+            let base = match base.strip_suffix("-v").or_else(|| base.strip_suffix("_v")) {
+                Some(b) => b,
+                None => base,
+            };
             if let Some(r) = corpus.rank(base) {
                 consider(base, r, EditKind::VersionSuffix);
             }
@@ -421,7 +426,9 @@ impl Detector<'_> {
         }
         // Two edits from a very popular name: candidates sharing a deletion form with an indexed
         // name, confirmed by Damerau-Levenshtein distance.
-        if n >= crate::corpus::TWO_EDIT_MIN_LEN - 2 && candidate.is_ascii() {
+        // Not for Go: module paths share long prefixes (`golang.org/x/sys`, `golang.org/x/sync`).
+        if eco != Ecosystem::Go && n >= crate::corpus::TWO_EDIT_MIN_LEN - 2 && candidate.is_ascii()
+        {
             let mut forms = crate::corpus::deletions2(candidate);
             forms.push(candidate.to_string());
             for f in &forms {
