@@ -5,6 +5,7 @@ mod advisory_cli;
 mod advisory_online;
 mod cache;
 mod check;
+mod eval;
 mod faults;
 mod policy;
 mod scan;
