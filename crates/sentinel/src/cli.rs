@@ -451,7 +451,7 @@ fn corpus_update(a: &CorpusUpdateArgs, g: &GlobalArgs) -> Result<()> {
         .parse()
         .map_err(|e: crate::ecosystem::UnknownEcosystem| UsageError(e.to_string()))?;
     let (policy, _) = load_policy(g)?;
-    let client = reqwest::Client::builder()
+    let client = crate::registry::http_builder(&policy.network)?
         .timeout(std::time::Duration::from_secs_f64(
             policy.network.timeout_secs.max(1.0) * 6.0,
         ))

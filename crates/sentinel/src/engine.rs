@@ -55,7 +55,8 @@ impl From<Policy> for Config {
 struct Inner {
     policy: Policy,
     matcher: PackageMatcher,
-    client: RegistryClient,
+    /// Built on first network use (offline runs and warm caches never pay for TLS setup).
+    client: std::sync::OnceLock<Result<RegistryClient, RegistryError>>,
     cache: Option<Cache>,
     corpora: Corpora,
     permits: Semaphore,
@@ -130,7 +131,6 @@ impl Engine {
         let mut policy = config.policy;
         policy.registries.apply_env();
         let matcher = PackageMatcher::new(&policy.packages)?;
-        let client = RegistryClient::new(policy.registries.clone(), policy.network.clone())?;
         let cache = if config.no_cache {
             None
         } else {
@@ -156,7 +156,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 policy,
                 matcher,
-                client,
+                client: std::sync::OnceLock::new(),
                 cache,
                 corpora,
                 permits,
@@ -239,7 +239,16 @@ impl Engine {
         }
         let fetched = {
             let _permit = inner.permits.acquire().await;
-            inner.client.lookup(pkg.ecosystem, &pkg.name).await
+            let client = inner.client.get_or_init(|| {
+                RegistryClient::new(
+                    inner.policy.registries.clone(),
+                    inner.policy.network.clone(),
+                )
+            });
+            match client {
+                Ok(c) => c.lookup(pkg.ecosystem, &pkg.name).await,
+                Err(e) => Err(e.clone()),
+            }
         };
         match fetched {
             Ok(l) => {
@@ -346,18 +355,19 @@ impl Engine {
                 squat = det.check(&norm).into_iter().next();
                 if let Some(m) = &squat {
                     suggestions = det.suggest(&norm, 3);
+                    let shown = corpus.display_at(m.target_rank).unwrap_or(&m.target);
                     findings.push(finding(
                         codes::TYPOSQUAT,
                         Severity::High,
                         format!(
                             "looks like a typosquat of the popular `{}` (rank {} in {}): {}",
-                            m.target,
+                            shown,
                             m.target_rank,
                             eco,
                             m.kind.describe()
                         ),
                         json!({
-                            "target": m.target,
+                            "target": shown,
                             "target_rank": m.target_rank,
                             "edit": m.kind,
                             "jaro_winkler": (m.similarity * 1000.0).round() / 1000.0,
@@ -472,7 +482,10 @@ impl Engine {
             findings.push(finding(
                 codes::SECURITY_HOLDING,
                 Severity::Critical,
-                "npm replaced this package with a `0.0.1-security` holding: it was removed as malicious".into(),
+                format!(
+                    "npm replaced this package with a `{}` security holding: it was removed as malicious",
+                    rec.latest.as_deref().unwrap_or("0.0.1-security")
+                ),
                 json!({ "latest": rec.latest, "description": rec.description }),
             ));
         }
