@@ -4,5 +4,6 @@ mod cache;
 mod check;
 mod eval;
 mod faults;
+mod live;
 mod policy;
 mod scan;
