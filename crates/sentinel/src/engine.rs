@@ -103,6 +103,45 @@ fn finding(
     }
 }
 
+/// A comparison key for version strings: PyPI versions are compared as PEP 440 says for the
+/// common cases (`4.2` = `4.2.0`, `1.0rc1` = `1.0-rc1` = `1.0.RC1`, `3.1.8dev0` = `3.1.8.dev0`,
+/// a leading `v` ignored); other ecosystems compare exactly, ignoring case and a leading `=`.
+fn version_key(eco: Ecosystem, v: &str) -> String {
+    let v = v.trim().trim_start_matches('=').trim().to_ascii_lowercase();
+    if eco != Ecosystem::Pypi {
+        return v;
+    }
+    let v = v.strip_prefix('v').unwrap_or(&v);
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '!'))
+        .unwrap_or(v.len());
+    let (release, rest) = v.split_at(split);
+    let mut parts: Vec<&str> = release.trim_end_matches('.').split('.').collect();
+    while parts.len() > 1
+        && parts
+            .last()
+            .is_some_and(|p| p.trim_start_matches('0').is_empty())
+    {
+        parts.pop();
+    }
+    let parts: Vec<String> = parts
+        .iter()
+        .map(|p| {
+            let t = p.trim_start_matches('0');
+            if t.is_empty() {
+                "0".to_string()
+            } else {
+                t.to_string()
+            }
+        })
+        .collect();
+    let rest: String = rest
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .collect();
+    format!("{}{rest}", parts.join("."))
+}
+
 /// A Go pseudo-version: `vX.Y.Z-[pre.]yyyymmddhhmmss-abcdefabcdef`.
 fn is_go_pseudo_version(v: &str) -> bool {
     let mut parts = v.rsplitn(3, '-');
@@ -513,10 +552,10 @@ impl Engine {
             Some(v) if eco == Ecosystem::Go && is_go_pseudo_version(v) => None,
             Some(v) => {
                 let found = rec.versions.get(v).or_else(|| {
-                    let vl = v.trim_start_matches('=').trim();
+                    let want = version_key(eco, v);
                     rec.versions
                         .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(vl))
+                        .find(|(k, _)| version_key(eco, k) == want)
                         .map(|(_, i)| i)
                 });
                 match found {
@@ -670,6 +709,22 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pep440_version_keys() {
+        let k = |v| version_key(Ecosystem::Pypi, v);
+        assert_eq!(k("4.2"), k("4.2.0"));
+        assert_eq!(k("1.0rc1"), k("1.0.0-RC1"));
+        assert_eq!(k("3.1.8dev0"), k("3.1.8.dev0"));
+        assert_eq!(k("v2.31.0"), k("2.31"));
+        assert_ne!(k("2.31.1"), k("2.31"));
+        assert_ne!(k("1.10"), k("1.1"));
+        assert_eq!(k("1.01"), k("1.1"));
+        assert_ne!(
+            version_key(Ecosystem::Npm, "1.0"),
+            version_key(Ecosystem::Npm, "1.0.0")
+        );
+    }
 
     #[test]
     fn go_pseudo_versions() {

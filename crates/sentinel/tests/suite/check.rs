@@ -227,3 +227,10 @@ fn usage_errors_exit_3() {
     assert_eq!(s.run(&["--no-such-flag"]).code, 3);
     assert_eq!(s.run(&["--version"]).code, 0);
 }
+
+#[test]
+fn pypi_versions_compare_as_pep_440() {
+    // requests publishes `2.31.0`; `2.31` is the same version under PEP 440.
+    let (r, _) = check("pypi", "requests==2.31");
+    assert_eq!(r.code, 0, "{r:?}");
+}
