@@ -460,6 +460,28 @@ impl Engine {
             }
             Ok((Lookup::Found(rec), source)) => {
                 self.record_findings(pkg, &rec, &mut findings);
+                // An established package (old, many versions) that resembles a popular name is
+                // far more often a legitimate neighbour (`cookies`/`cookie`) than a squat, which
+                // is typically new with few versions: its typosquat finding is capped at warn.
+                let cfg = &policy.typosquat;
+                let age_days = rec
+                    .first_release()
+                    .and_then(|f| f.parse::<jiff::Timestamp>().ok())
+                    .map(|t| (jiff::Timestamp::now().as_second() - t.as_second()) / 86_400);
+                if cfg.established_versions > 0
+                    && rec.versions.len() >= cfg.established_versions
+                    && age_days.is_some_and(|d| d >= cfg.established_age_days)
+                {
+                    for f in findings.iter_mut().filter(|f| f.code == codes::TYPOSQUAT) {
+                        f.message.push_str(&format!(
+                            " (established: first release {} days ago, {} versions; at most a warning)",
+                            age_days.unwrap_or(0),
+                            rec.versions.len()
+                        ));
+                        f.evidence["established"] = json!(true);
+                        f.severity = Severity::Medium;
+                    }
+                }
                 metadata = Some(PackageMetadata {
                     name: rec.name.clone(),
                     latest_version: rec.latest.clone(),
@@ -686,6 +708,9 @@ impl Engine {
             };
             if allow_listed {
                 d = Decision::Allow;
+            }
+            if f.code == codes::TYPOSQUAT && f.evidence["established"] == json!(true) {
+                d = d.min(Decision::Warn);
             }
             f.action = d;
             kept.push(f);

@@ -28,6 +28,11 @@ pub struct TyposquatConfig {
     /// Two-edit look-alikes (`lodasher`, `typescri`) are matched for names ranked at or above
     /// this (at most 2,000, the size of the index) and at least 6 characters long.
     pub two_edit_protect_top: u32,
+    /// A package whose first release is at least this many days old…
+    pub established_age_days: i64,
+    /// …and that has at least this many versions gets at most a warning for a typosquat
+    /// (0 turns this off).
+    pub established_versions: usize,
 }
 
 impl Default for TyposquatConfig {
@@ -39,6 +44,8 @@ impl Default for TyposquatConfig {
             short_protect_top: 1_000,
             affix_protect_top: 3_000,
             two_edit_protect_top: 1_000,
+            established_age_days: 365,
+            established_versions: 10,
         }
     }
 }
