@@ -464,18 +464,20 @@ impl Engine {
                 // far more often a legitimate neighbour (`cookies`/`cookie`) than a squat, which
                 // is typically new with few versions: its typosquat finding is capped at warn.
                 let cfg = &policy.typosquat;
-                let age_days = rec
-                    .first_release()
-                    .and_then(|f| f.parse::<jiff::Timestamp>().ok())
-                    .map(|t| (jiff::Timestamp::now().as_second() - t.as_second()) / 86_400);
+                let age_days = || {
+                    rec.first_release()
+                        .and_then(|f| f.parse::<jiff::Timestamp>().ok())
+                        .map(|t| (jiff::Timestamp::now().as_second() - t.as_second()) / 86_400)
+                };
                 if cfg.established_versions > 0
+                    && findings.iter().any(|f| f.code == codes::TYPOSQUAT)
                     && rec.versions.len() >= cfg.established_versions
-                    && age_days.is_some_and(|d| d >= cfg.established_age_days)
+                    && let Some(days) = age_days().filter(|d| *d >= cfg.established_age_days)
                 {
                     for f in findings.iter_mut().filter(|f| f.code == codes::TYPOSQUAT) {
                         f.message.push_str(&format!(
                             " (established: first release {} days ago, {} versions; at most a warning)",
-                            age_days.unwrap_or(0),
+                            days,
                             rec.versions.len()
                         ));
                         f.evidence["established"] = json!(true);
