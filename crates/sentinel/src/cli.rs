@@ -318,10 +318,12 @@ pub fn run(cli: Cli) -> Result<u8> {
                 None => None,
             };
             let mut pkgs = Vec::new();
+            let mut origins: Vec<String> = Vec::new();
             for f in &a.files {
                 let (k, mut p) = manifest::parse_path(f, kind)
                     .with_context(|| format!("reading manifest {}", f.display()))?;
                 tracing::info!("{}: {} packages ({k})", f.display(), p.len());
+                origins.extend(std::iter::repeat_n(f.display().to_string(), p.len()));
                 pkgs.append(&mut p);
             }
             let engine = build_engine(&g)?;
@@ -355,13 +357,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             } else {
                 rt.block_on(engine.validate_many(&pkgs))
             };
-            let artifact = a.files.first().map(|p| p.display().to_string());
-            print(&report::render(
-                &verdicts,
-                a.format,
-                artifact.as_deref(),
-                g.verbose,
-            ))?;
+            if a.format == Format::Sarif {
+                let locations: Vec<Option<&str>> =
+                    origins.iter().map(|o| Some(o.as_str())).collect();
+                let doc = report::sarif_value_at(&verdicts, &locations);
+                print(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+            } else {
+                print(&report::render(&verdicts, a.format, None, g.verbose))?;
+            }
             Ok(exit_for(&verdicts, engine.policy()))
         }
         Command::Corpus(CorpusCommand::Info) => {
@@ -462,7 +465,7 @@ fn corpus_update(a: &CorpusUpdateArgs, g: &GlobalArgs) -> Result<()> {
         .parse()
         .map_err(|e: crate::ecosystem::UnknownEcosystem| UsageError(e.to_string()))?;
     let (policy, _) = load_policy(g)?;
-    let client = reqwest::Client::builder()
+    let client = crate::registry::http_builder(&policy.network)?
         .timeout(std::time::Duration::from_secs_f64(
             policy.network.timeout_secs.max(1.0) * 6.0,
         ))

@@ -87,6 +87,8 @@ pub struct Corpus {
     pub ecosystem: Option<Ecosystem>,
     /// Normalised names, most popular first.
     pub names: Vec<&'static str>,
+    /// The same names as published (`rust_decimal`, `PyYAML`), for messages and suggestions.
+    display: Vec<&'static str>,
     rank: HashMap<&'static str, u32>,
     /// Name with all delimiters (and npm `@`/`/`) removed → best rank; sorted words → best rank;
     /// npm scopes → best rank. Built on first use.
@@ -114,6 +116,7 @@ impl Corpus {
             ecosystem: Some(ecosystem),
             source: source.to_string(),
             names: Vec::with_capacity(rows),
+            display: Vec::with_capacity(rows),
             rank: HashMap::with_capacity(rows),
             ..Corpus::default()
         };
@@ -149,6 +152,7 @@ impl Corpus {
         let r = u32::try_from(self.names.len() + 1).unwrap_or(u32::MAX);
         self.rank.insert(norm, r);
         self.names.push(norm);
+        self.display.push(name);
     }
 
     fn secondary(&self) -> &Secondary {
@@ -206,6 +210,13 @@ impl Corpus {
     /// Best rank among names with these sorted words.
     pub fn words_rank(&self, key: &str) -> Option<u32> {
         self.secondary().words.get(key).copied()
+    }
+
+    /// The published spelling of the name at a rank.
+    pub fn display_at(&self, rank: u32) -> Option<&str> {
+        self.display
+            .get(usize::try_from(rank).ok()?.checked_sub(1)?)
+            .copied()
     }
 
     /// Ranks of indexed top names sharing this deletion form.

@@ -55,7 +55,8 @@ impl From<Policy> for Config {
 struct Inner {
     policy: Policy,
     matcher: PackageMatcher,
-    client: RegistryClient,
+    /// Built on first network use (offline runs and warm caches never pay for TLS setup).
+    client: std::sync::OnceLock<Result<RegistryClient, RegistryError>>,
     cache: Option<Cache>,
     corpora: Corpora,
     permits: Semaphore,
@@ -104,6 +105,45 @@ fn finding(
     }
 }
 
+/// A comparison key for version strings: PyPI versions are compared as PEP 440 says for the
+/// common cases (`4.2` = `4.2.0`, `1.0rc1` = `1.0-rc1` = `1.0.RC1`, `3.1.8dev0` = `3.1.8.dev0`,
+/// a leading `v` ignored); other ecosystems compare exactly, ignoring case and a leading `=`.
+fn version_key(eco: Ecosystem, v: &str) -> String {
+    let v = v.trim().trim_start_matches('=').trim().to_ascii_lowercase();
+    if eco != Ecosystem::Pypi {
+        return v;
+    }
+    let v = v.strip_prefix('v').unwrap_or(&v);
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '!'))
+        .unwrap_or(v.len());
+    let (release, rest) = v.split_at(split);
+    let mut parts: Vec<&str> = release.trim_end_matches('.').split('.').collect();
+    while parts.len() > 1
+        && parts
+            .last()
+            .is_some_and(|p| p.trim_start_matches('0').is_empty())
+    {
+        parts.pop();
+    }
+    let parts: Vec<String> = parts
+        .iter()
+        .map(|p| {
+            let t = p.trim_start_matches('0');
+            if t.is_empty() {
+                "0".to_string()
+            } else {
+                t.to_string()
+            }
+        })
+        .collect();
+    let rest: String = rest
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .collect();
+    format!("{}{rest}", parts.join("."))
+}
+
 /// A Go pseudo-version: `vX.Y.Z-[pre.]yyyymmddhhmmss-abcdefabcdef`.
 fn is_go_pseudo_version(v: &str) -> bool {
     let mut parts = v.rsplitn(3, '-');
@@ -132,7 +172,6 @@ impl Engine {
         let mut policy = config.policy;
         policy.registries.apply_env();
         let matcher = PackageMatcher::new(&policy.packages)?;
-        let client = RegistryClient::new(policy.registries.clone(), policy.network.clone())?;
         let cache = if config.no_cache {
             None
         } else {
@@ -163,7 +202,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 policy,
                 matcher,
-                client,
+                client: std::sync::OnceLock::new(),
                 cache,
                 corpora,
                 permits,
@@ -261,7 +300,16 @@ impl Engine {
         }
         let fetched = {
             let _permit = inner.permits.acquire().await;
-            inner.client.lookup(pkg.ecosystem, &pkg.name).await
+            let client = inner.client.get_or_init(|| {
+                RegistryClient::new(
+                    inner.policy.registries.clone(),
+                    inner.policy.network.clone(),
+                )
+            });
+            match client {
+                Ok(c) => c.lookup(pkg.ecosystem, &pkg.name).await,
+                Err(e) => Err(e.clone()),
+            }
         };
         match fetched {
             Ok(l) => {
@@ -368,18 +416,19 @@ impl Engine {
                 squat = det.check(&norm).into_iter().next();
                 if let Some(m) = &squat {
                     suggestions = det.suggest(&norm, 3);
+                    let shown = corpus.display_at(m.target_rank).unwrap_or(&m.target);
                     findings.push(finding(
                         codes::TYPOSQUAT,
                         Severity::High,
                         format!(
                             "looks like a typosquat of the popular `{}` (rank {} in {}): {}",
-                            m.target,
+                            shown,
                             m.target_rank,
                             eco,
                             m.kind.describe()
                         ),
                         json!({
-                            "target": m.target,
+                            "target": shown,
                             "target_rank": m.target_rank,
                             "edit": m.kind,
                             "jaro_winkler": (m.similarity * 1000.0).round() / 1000.0,
@@ -433,6 +482,30 @@ impl Engine {
             }
             Ok((Lookup::Found(rec), source)) => {
                 self.record_findings(pkg, &rec, &mut findings);
+                // An established package (old, many versions) that resembles a popular name is
+                // far more often a legitimate neighbour (`cookies`/`cookie`) than a squat, which
+                // is typically new with few versions: its typosquat finding is capped at warn.
+                let cfg = &policy.typosquat;
+                let age_days = || {
+                    rec.first_release()
+                        .and_then(|f| f.parse::<jiff::Timestamp>().ok())
+                        .map(|t| (jiff::Timestamp::now().as_second() - t.as_second()) / 86_400)
+                };
+                if cfg.established_versions > 0
+                    && findings.iter().any(|f| f.code == codes::TYPOSQUAT)
+                    && rec.versions.len() >= cfg.established_versions
+                    && let Some(days) = age_days().filter(|d| *d >= cfg.established_age_days)
+                {
+                    for f in findings.iter_mut().filter(|f| f.code == codes::TYPOSQUAT) {
+                        f.message.push_str(&format!(
+                            " (established: first release {} days ago, {} versions; at most a warning)",
+                            days,
+                            rec.versions.len()
+                        ));
+                        f.evidence["established"] = json!(true);
+                        f.severity = Severity::Medium;
+                    }
+                }
                 metadata = Some(PackageMetadata {
                     name: rec.name.clone(),
                     latest_version: rec.latest.clone(),
@@ -498,7 +571,10 @@ impl Engine {
             findings.push(finding(
                 codes::SECURITY_HOLDING,
                 Severity::Critical,
-                "npm replaced this package with a `0.0.1-security` holding: it was removed as malicious".into(),
+                format!(
+                    "npm replaced this package with a `{}` security holding: it was removed as malicious",
+                    rec.latest.as_deref().unwrap_or("0.0.1-security")
+                ),
                 json!({ "latest": rec.latest, "description": rec.description }),
             ));
         }
@@ -526,10 +602,10 @@ impl Engine {
             Some(v) if eco == Ecosystem::Go && is_go_pseudo_version(v) => None,
             Some(v) => {
                 let found = rec.versions.get(v).or_else(|| {
-                    let vl = v.trim_start_matches('=').trim();
+                    let want = version_key(eco, v);
                     rec.versions
                         .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(vl))
+                        .find(|(k, _)| version_key(eco, k) == want)
                         .map(|(_, i)| i)
                 });
                 match found {
@@ -661,6 +737,9 @@ impl Engine {
             if allow_listed {
                 d = Decision::Allow;
             }
+            if f.code == codes::TYPOSQUAT && f.evidence["established"] == json!(true) {
+                d = d.min(Decision::Warn);
+            }
             f.action = d;
             kept.push(f);
         }
@@ -683,6 +762,22 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pep440_version_keys() {
+        let k = |v| version_key(Ecosystem::Pypi, v);
+        assert_eq!(k("4.2"), k("4.2.0"));
+        assert_eq!(k("1.0rc1"), k("1.0.0-RC1"));
+        assert_eq!(k("3.1.8dev0"), k("3.1.8.dev0"));
+        assert_eq!(k("v2.31.0"), k("2.31"));
+        assert_ne!(k("2.31.1"), k("2.31"));
+        assert_ne!(k("1.10"), k("1.1"));
+        assert_eq!(k("1.01"), k("1.1"));
+        assert_ne!(
+            version_key(Ecosystem::Npm, "1.0"),
+            version_key(Ecosystem::Npm, "1.0.0")
+        );
+    }
 
     #[test]
     fn go_pseudo_versions() {

@@ -137,6 +137,26 @@ pub struct NetworkConfig {
     pub concurrency: usize,
     /// Largest registry response accepted, in bytes (a defence against memory exhaustion).
     pub max_response_bytes: usize,
+    /// Extra CA certificates (PEM bundle) to trust besides the built-in roots, e.g. a company's
+    /// TLS-inspecting proxy. Default: `$SSL_CERT_FILE`, else the system bundle
+    /// `/etc/ssl/certs/ca-certificates.crt` when present.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl NetworkConfig {
+    /// The CA bundle to add: the configured one, `$SSL_CERT_FILE`, or the system bundle.
+    pub fn ca_bundle(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.ca_file {
+            return Some(p.clone());
+        }
+        if let Ok(p) = std::env::var("SSL_CERT_FILE")
+            && !p.is_empty()
+        {
+            return Some(PathBuf::from(p));
+        }
+        let system = Path::new("/etc/ssl/certs/ca-certificates.crt");
+        system.is_file().then(|| system.to_path_buf())
+    }
 }
 
 impl Default for NetworkConfig {
@@ -147,6 +167,7 @@ impl Default for NetworkConfig {
             backoff_ms: 200,
             concurrency: 16,
             max_response_bytes: 64 * 1024 * 1024,
+            ca_file: None,
         }
     }
 }

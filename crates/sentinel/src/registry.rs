@@ -132,7 +132,7 @@ enum Fetched {
 impl RegistryClient {
     /// A client with these base URLs and network settings.
     pub fn new(registries: Registries, net: NetworkConfig) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
+        let http = http_builder(&net)?
             .timeout(Duration::from_secs_f64(net.timeout_secs.max(0.01)))
             .connect_timeout(Duration::from_secs_f64(net.timeout_secs.max(0.01)))
             .user_agent(concat!("sentinel/", env!("CARGO_PKG_VERSION")))
@@ -184,7 +184,15 @@ impl RegistryClient {
             if e.is_timeout() {
                 RegistryError::Timeout(1)
             } else {
-                RegistryError::Connect(e.to_string())
+                // The whole cause chain: "error sending request" alone does not say why.
+                let mut msg = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg.push_str(": ");
+                    msg.push_str(&s.to_string());
+                    src = s.source();
+                }
+                RegistryError::Connect(msg)
             }
         };
         let mut resp = req.send().await.map_err(map_err)?;
@@ -323,6 +331,38 @@ impl RegistryClient {
         }
         Ok(Lookup::Found(Box::new(rec)))
     }
+}
+
+/// A client builder trusting the built-in roots plus the configured or system CA bundle
+/// (a configured file that cannot be read is an error; the system bundle is best effort).
+pub fn http_builder(net: &NetworkConfig) -> Result<reqwest::ClientBuilder, RegistryError> {
+    let mut b = reqwest::Client::builder();
+    if let Some(path) = net.ca_bundle() {
+        match std::fs::read(&path) {
+            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) => {
+                    for c in certs {
+                        b = b.add_root_certificate(c);
+                    }
+                }
+                Err(e) if net.ca_file.is_some() => {
+                    return Err(RegistryError::Connect(format!(
+                        "invalid CA bundle {}: {e}",
+                        path.display()
+                    )));
+                }
+                Err(e) => tracing::warn!("ignoring CA bundle {}: {e}", path.display()),
+            },
+            Err(e) if net.ca_file.is_some() => {
+                return Err(RegistryError::Connect(format!(
+                    "cannot read CA bundle {}: {e}",
+                    path.display()
+                )));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(b)
 }
 
 fn go_version_cmp(a: &str, b: &str) -> std::cmp::Ordering {

@@ -161,6 +161,12 @@ fn sarif_level(d: Decision) -> &'static str {
 
 /// SARIF 2.1.0. `artifact` is the scanned file (results point at it), if any.
 pub fn sarif_value(verdicts: &[Verdict], artifact: Option<&str>) -> serde_json::Value {
+    let locations = vec![artifact; verdicts.len()];
+    sarif_value_at(verdicts, &locations)
+}
+
+/// SARIF 2.1.0 with one location per verdict (the manifest each package came from).
+pub fn sarif_value_at(verdicts: &[Verdict], locations: &[Option<&str>]) -> serde_json::Value {
     let rules: Vec<serde_json::Value> = codes::ALL
         .iter()
         .map(|c| {
@@ -173,7 +179,8 @@ pub fn sarif_value(verdicts: &[Verdict], artifact: Option<&str>) -> serde_json::
         })
         .collect();
     let mut results = Vec::new();
-    for v in verdicts {
+    for (i, v) in verdicts.iter().enumerate() {
+        let artifact = locations.get(i).copied().flatten();
         for f in &v.findings {
             if f.action == Decision::Allow {
                 continue;

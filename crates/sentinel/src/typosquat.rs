@@ -28,6 +28,11 @@ pub struct TyposquatConfig {
     /// Two-edit look-alikes (`lodasher`, `typescri`) are matched for names ranked at or above
     /// this (at most 2,000, the size of the index) and at least 6 characters long.
     pub two_edit_protect_top: u32,
+    /// A package whose first release is at least this many days old…
+    pub established_age_days: i64,
+    /// …and that has at least this many versions gets at most a warning for a typosquat
+    /// (0 turns this off).
+    pub established_versions: usize,
 }
 
 impl Default for TyposquatConfig {
@@ -39,6 +44,8 @@ impl Default for TyposquatConfig {
             short_protect_top: 1_000,
             affix_protect_top: 3_000,
             two_edit_protect_top: 1_000,
+            established_age_days: 365,
+            established_versions: 10,
         }
     }
 }
@@ -457,35 +464,42 @@ impl Detector<'_> {
     /// names by Jaro-Winkler (for names the registry does not know). Linear in the corpus size;
     /// called only when a name is unknown or suspicious.
     pub fn suggest(&self, candidate: &str, limit: usize) -> Vec<Suggestion> {
-        let mut out: Vec<Suggestion> = self
-            .check(candidate)
+        let corpus = self.corpus;
+        let matches = self.check(candidate);
+        let mut taken: Vec<u32> = matches.iter().map(|m| m.target_rank).collect();
+        let mut out: Vec<Suggestion> = matches
             .into_iter()
             .map(|m| Suggestion {
                 reason: format!(
-                    "popular package (rank {}) one step away: {}",
+                    "popular package (rank {}), {}",
                     m.target_rank,
                     m.kind.describe()
                 ),
-                name: m.target,
+                name: corpus
+                    .display_at(m.target_rank)
+                    .unwrap_or(&m.target)
+                    .to_string(),
                 score: m.similarity,
             })
             .collect();
         if out.len() < limit {
             let mut scored: Vec<(f64, u32, &str)> = Vec::new();
-            for (i, name) in self.corpus.names.iter().enumerate() {
-                if *name == candidate || out.iter().any(|s| s.name == *name) {
+            for (i, name) in corpus.names.iter().enumerate() {
+                let rank = i as u32 + 1;
+                if *name == candidate || taken.contains(&rank) {
                     continue;
                 }
                 let jw = strsim::jaro_winkler(candidate, name);
                 if jw >= 0.88 {
-                    scored.push((jw, i as u32 + 1, name));
+                    scored.push((jw, rank, name));
                 }
             }
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             for (jw, rank, name) in scored.into_iter().take(limit - out.len()) {
                 let dist = strsim::damerau_levenshtein(candidate, name);
+                taken.push(rank);
                 out.push(Suggestion {
-                    name: name.to_string(),
+                    name: corpus.display_at(rank).unwrap_or(name).to_string(),
                     reason: format!("similar popular package (rank {rank}, {dist} edits away)"),
                     score: jw,
                 });

@@ -227,3 +227,43 @@ fn usage_errors_exit_3() {
     assert_eq!(s.run(&["--no-such-flag"]).code, 3);
     assert_eq!(s.run(&["--version"]).code, 0);
 }
+
+#[test]
+fn pypi_versions_compare_as_pep_440() {
+    // requests publishes `2.31.0`; `2.31` is the same version under PEP 440.
+    let (r, _) = check("pypi", "requests==2.31");
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+#[test]
+fn an_established_look_alike_is_at_most_a_warning() {
+    // A corpus where `flasks` is the popular name: the real, 15-year-old `flask` then looks like
+    // a squat of it, and its age and version count cap the finding at warn.
+    let server = FixtureServer::start();
+    let s = Sentinel::new(&server);
+    let corpus = super::support::fixtures().join("corpus-established");
+    let r = s.run(&[
+        "--corpus-dir",
+        corpus.to_str().unwrap(),
+        "check",
+        "pypi",
+        "flask",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let j = r.json();
+    let f = &j["verdicts"][0]["findings"][0];
+    assert_eq!(f["code"], "typosquat");
+    assert_eq!(f["action"], "warn");
+    assert_eq!(f["evidence"]["established"], true);
+    s.policy("[typosquat]\nestablished-versions = 0\n");
+    let r = s.run(&[
+        "--corpus-dir",
+        corpus.to_str().unwrap(),
+        "check",
+        "pypi",
+        "flask",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+}

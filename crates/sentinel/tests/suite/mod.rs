@@ -7,5 +7,6 @@ mod cache;
 mod check;
 mod eval;
 mod faults;
+mod live;
 mod policy;
 mod scan;

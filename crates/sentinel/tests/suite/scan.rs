@@ -162,3 +162,42 @@ fn go_pseudo_versions_are_not_reported_missing() {
     let r = s.run(&["scan", gomod.to_str().unwrap(), "--format", "json"]);
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+#[test]
+fn sarif_results_point_at_the_manifest_each_package_came_from() {
+    let srv = FixtureServer::start();
+    let s = Sentinel::new(&srv);
+    let r = s.run(&[
+        "scan",
+        &manifest("requirements.txt"),
+        &manifest("package-lock.json"),
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(r.code, 2);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let uris: Vec<String> = j["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap();
+            let eco = r["properties"]["ecosystem"].as_str().unwrap();
+            format!("{eco} {}", uri.rsplit('/').next().unwrap())
+        })
+        .collect();
+    assert!(
+        uris.contains(&"pypi requirements.txt".to_string()),
+        "{uris:?}"
+    );
+    assert!(
+        uris.contains(&"npm package-lock.json".to_string()),
+        "{uris:?}"
+    );
+    assert!(
+        uris.iter()
+            .all(|u| u == "pypi requirements.txt" || u == "npm package-lock.json")
+    );
+}
