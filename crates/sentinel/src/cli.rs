@@ -1,8 +1,430 @@
 //! Command line of sentinel (the binary only calls [`main`]).
+//!
+//! Exit codes: 0 everything allowed, 1 something warned (policy `warn-exit-code`), 2 something
+//! blocked, 3 usage error, 4 I/O, configuration or internal error.
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::corpus::Corpora;
+use crate::ecosystem::{Ecosystem, PackageRef};
+use crate::engine::{Config, Engine};
+use crate::manifest::{self, ManifestKind};
+use crate::policy::{FailMode, Policy};
+use crate::report::{self, Format};
+use crate::verdict::{Decision, Verdict};
+
+mod frontends;
+
+/// Exit code: everything allowed.
+pub const EXIT_ALLOW: u8 = 0;
+/// Exit code: something warned (default; policy `warn-exit-code` may change it).
+pub const EXIT_WARN: u8 = 1;
+/// Exit code: something blocked.
+pub const EXIT_BLOCK: u8 = 2;
+/// Exit code: usage error (bad flags or arguments).
+pub const EXIT_USAGE: u8 = 3;
+/// Exit code: I/O, configuration or internal error.
+pub const EXIT_ERROR: u8 = 4;
+
+/// Sentinel: dependency firewall. Is this package real, the one meant, and safe?
+#[derive(Debug, Parser)]
+#[command(name = "sentinel", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 all allowed, 1 something warned, 2 something blocked, 3 usage error, 4 I/O or configuration error."
+)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Policy file (default: sentinel.toml found upward from the working directory).
+    #[arg(long, global = true, env = "SENTINEL_POLICY", value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+    /// Answer from the cache and corpora only; never touch the network.
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Cache directory (default: $SENTINEL_CACHE_DIR, else ~/.cache/sentinel).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// When a registry cannot be reached, warn instead of blocking.
+    #[arg(long, global = true)]
+    pub fail_open: bool,
+    /// Directory of corpus files ({pypi,npm,crates,go}.tsv) replacing the embedded ones.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub corpus_dir: Option<PathBuf>,
+    /// Show information-only findings and facts too.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+/// Sentinel's commands. Other modules add variants here (`db`, `mcp`, `proxy`, `hook`).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check packages by name: `sentinel check pypi requests==2.31.0 flask`.
+    Check(CheckArgs),
+    /// Check every dependency of manifests and lockfiles.
+    Scan(ScanArgs),
+    /// Popular-name corpora: show what is loaded, or rebuild from registries.
+    #[command(subcommand)]
+    Corpus(CorpusCommand),
+    /// Typosquat evaluation: recall on squats and false positives on popular names.
+    Eval(EvalArgs),
+    /// Policy file helpers.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Serve the MCP tools to AI assistants (stdio, or streamable HTTP with --http).
+    Mcp(frontends::McpArgs),
+    /// Registry proxy for pip and npm that refuses what Sentinel blocks.
+    Proxy(frontends::ProxyArgs),
+    /// Pre-tool-use hook for coding assistants: denies installs of blocked packages.
+    Hook(frontends::HookArgs),
+}
+
+/// `sentinel check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Ecosystem: pypi, npm, crates.io (crates, cargo) or go.
+    pub ecosystem: String,
+    /// Packages: `name`, `name@version`, `@scope/name@version`, PyPI `name==version`.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `sentinel scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Manifest or lockfile paths.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Manifest kind when the file name does not tell (e.g. requirements.txt, package-lock.json).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `sentinel corpus …`.
+#[derive(Debug, Subcommand)]
+pub enum CorpusCommand {
+    /// Show the corpora in use: size, source, top names.
+    Info,
+    /// Rebuild corpus files from the registries where they expose popularity (see docs).
+    Update(crate::eval::CorpusUpdateArgs),
+}
+
+/// `sentinel eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Only this ecosystem.
+    #[arg(long)]
+    pub ecosystem: Option<String>,
+    /// Labelled incident list (TSV: ecosystem, name, target, source); default: the built-in one.
+    #[arg(long, value_name = "PATH")]
+    pub incidents: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sentinel policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Write a commented sentinel.toml into the current directory (refuses to overwrite).
+    Init,
+    /// Print the commented example policy.
+    Example,
+    /// Load the policy in force and print where it came from.
+    Show,
+}
 
 /// Parses arguments and runs the command; returns the documented exit code.
 pub fn main() -> ExitCode {
-    eprintln!("sentinel: not yet implemented");
-    ExitCode::from(70)
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_ALLOW
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.global.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = if e.downcast_ref::<UsageError>().is_some() {
+                EXIT_USAGE
+            } else {
+                EXIT_ERROR
+            };
+            eprintln!("sentinel: error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_tracing(verbose: bool) {
+    let filter = std::env::var("SENTINEL_LOG").ok().unwrap_or_else(|| {
+        if verbose {
+            "sentinel=info"
+        } else {
+            "sentinel=error"
+        }
+        .into()
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .without_time()
+        .try_init();
+}
+
+/// A usage error (exit code 3) rather than an I/O or configuration error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Loads the policy: `--policy`, else sentinel.toml upward from the working directory, else
+/// defaults; then applies the global flags.
+pub fn load_policy(g: &GlobalArgs) -> Result<(Policy, Option<PathBuf>)> {
+    let path = match &g.policy {
+        Some(p) => Some(p.clone()),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| Policy::find_upward(&d)),
+    };
+    let mut policy = match &path {
+        Some(p) => Policy::load(p).context("loading the policy (fix the file or pass --policy)")?,
+        None => Policy::default(),
+    };
+    if g.offline {
+        policy.offline = true;
+    }
+    if g.fail_open {
+        policy.fail = FailMode::Open;
+    }
+    if let Some(d) = &g.cache_dir {
+        policy.cache.dir = Some(d.clone());
+    }
+    Ok((policy, path))
+}
+
+fn build_engine(g: &GlobalArgs) -> Result<Engine> {
+    let (policy, _) = load_policy(g)?;
+    let corpora = g.corpus_dir.as_deref().map(Corpora::from_dir);
+    Engine::new(Config {
+        policy,
+        corpora,
+        no_cache: g.no_cache,
+    })
+    .context("starting the engine")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn exit_for(verdicts: &[Verdict], policy: &Policy) -> u8 {
+    match report::overall(verdicts) {
+        Decision::Allow => EXIT_ALLOW,
+        Decision::Warn => policy.warn_exit(),
+        Decision::Block => EXIT_BLOCK,
+    }
+}
+
+fn print(s: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())
+        .and_then(|()| out.flush())
+        .or_else(|e| {
+            // A closed pipe (`| head`) is not an error worth reporting.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .context("writing to stdout")
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let g = cli.global;
+    match cli.command {
+        Command::Mcp(a) => frontends::mcp(a, &g),
+        Command::Proxy(a) => frontends::proxy(a, &g),
+        Command::Hook(a) => frontends::hook(a, &g),
+        Command::Check(a) => {
+            let eco: Ecosystem = a
+                .ecosystem
+                .parse()
+                .map_err(|e: crate::ecosystem::UnknownEcosystem| UsageError(e.to_string()))?;
+            let pkgs: Vec<PackageRef> = a
+                .packages
+                .iter()
+                .map(|s| PackageRef::parse(eco, s))
+                .collect();
+            let engine = build_engine(&g)?;
+            let verdicts = runtime()?.block_on(engine.validate_many(&pkgs));
+            print(&report::render(&verdicts, a.format, None, g.verbose))?;
+            Ok(exit_for(&verdicts, engine.policy()))
+        }
+        Command::Scan(a) => {
+            let kind = match &a.kind {
+                Some(k) => Some(k.parse::<ManifestKind>().map_err(UsageError)?),
+                None => None,
+            };
+            let mut pkgs = Vec::new();
+            for f in &a.files {
+                let (k, mut p) = manifest::parse_path(f, kind)
+                    .with_context(|| format!("reading manifest {}", f.display()))?;
+                tracing::info!("{}: {} packages ({k})", f.display(), p.len());
+                pkgs.append(&mut p);
+            }
+            let engine = build_engine(&g)?;
+            let rt = runtime()?;
+            let verdicts = if pkgs.len() > 20
+                && a.format == Format::Text
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            {
+                let bar = indicatif::ProgressBar::new(pkgs.len() as u64);
+                let v = rt.block_on(async {
+                    use futures::StreamExt;
+                    let n = engine.policy().network.concurrency.max(1);
+                    futures::stream::iter(pkgs.iter())
+                        .map(|p| {
+                            let e = engine.clone();
+                            let bar = bar.clone();
+                            async move {
+                                let v = e.validate(p).await;
+                                bar.inc(1);
+                                v
+                            }
+                        })
+                        .buffered(n)
+                        .collect::<Vec<_>>()
+                        .await
+                });
+                bar.finish_and_clear();
+                v
+            } else {
+                rt.block_on(engine.validate_many(&pkgs))
+            };
+            let artifact = a.files.first().map(|p| p.display().to_string());
+            print(&report::render(
+                &verdicts,
+                a.format,
+                artifact.as_deref(),
+                g.verbose,
+            ))?;
+            Ok(exit_for(&verdicts, engine.policy()))
+        }
+        Command::Corpus(CorpusCommand::Info) => {
+            let (policy, _) = load_policy(&g)?;
+            let corpora = match &g.corpus_dir {
+                Some(d) => Corpora::from_dir(d),
+                None => Corpora::new(
+                    policy
+                        .corpus
+                        .iter()
+                        .filter_map(|(k, p)| Some((k.parse::<Ecosystem>().ok()?, p.clone())))
+                        .collect(),
+                ),
+            };
+            let mut out = String::new();
+            for eco in Ecosystem::ALL {
+                match corpora.get(eco) {
+                    Ok(c) => out.push_str(&format!(
+                        "{:<10} {:>6} names  source {}  top: {}\n",
+                        eco.as_str(),
+                        c.len(),
+                        c.source,
+                        c.names
+                            .iter()
+                            .take(5)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    Err(e) => out.push_str(&format!("{:<10} error: {e}\n", eco.as_str())),
+                }
+            }
+            print(&out)?;
+            Ok(EXIT_ALLOW)
+        }
+        Command::Corpus(CorpusCommand::Update(a)) => {
+            let (policy, _) = load_policy(&g)?;
+            crate::eval::corpus_update(&a, &policy)?;
+            Ok(EXIT_ALLOW)
+        }
+        Command::Eval(a) => {
+            let only = match &a.ecosystem {
+                Some(e) => Some(
+                    e.parse::<Ecosystem>()
+                        .map_err(|e| UsageError(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let (policy, _) = load_policy(&g)?;
+            let corpora = match &g.corpus_dir {
+                Some(d) => Corpora::from_dir(d),
+                None => Corpora::default(),
+            };
+            let results =
+                crate::eval::run(&corpora, &policy.typosquat, only, a.incidents.as_deref())?;
+            if a.json {
+                print(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
+            } else {
+                print(&crate::eval::render(&results))?;
+            }
+            Ok(EXIT_ALLOW)
+        }
+        Command::Policy(PolicyCommand::Example) => {
+            print(crate::policy::EXAMPLE)?;
+            Ok(EXIT_ALLOW)
+        }
+        Command::Policy(PolicyCommand::Init) => {
+            let p = Path::new(crate::policy::POLICY_FILE);
+            if p.exists() {
+                bail!("{} already exists; edit it or remove it first", p.display());
+            }
+            std::fs::write(p, crate::policy::EXAMPLE).context("writing sentinel.toml")?;
+            eprintln!("wrote {}", p.display());
+            Ok(EXIT_ALLOW)
+        }
+        Command::Policy(PolicyCommand::Show) => {
+            let (policy, path) = load_policy(&g)?;
+            let src = path.map_or("defaults (no sentinel.toml found)".into(), |p| {
+                p.display().to_string()
+            });
+            let body = toml::to_string_pretty(&policy).context("rendering the policy")?;
+            print(&format!("# policy from {src}\n{body}"))?;
+            Ok(EXIT_ALLOW)
+        }
+    }
 }

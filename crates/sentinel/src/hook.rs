@@ -141,7 +141,9 @@ fn program(word: &str) -> &str {
 }
 
 fn is_python(p: &str) -> bool {
-    p == "python" || p == "py" || (p.starts_with("python") && p[6..].chars().all(|c| c.is_ascii_digit() || c == '.'))
+    p == "python"
+        || p == "py"
+        || (p.starts_with("python") && p[6..].chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 fn is_pip(p: &str) -> bool {
@@ -150,27 +152,120 @@ fn is_pip(p: &str) -> bool {
 
 /// Flags that take a value, per tool family (the value is not a package).
 const PIP_VALUE_FLAGS: &[&str] = &[
-    "-c", "--constraint", "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-f",
-    "--find-links", "-t", "--target", "--prefix", "--root", "--src", "--platform",
-    "--python-version", "--implementation", "--abi", "--trusted-host", "--cert", "--client-cert",
-    "--cache-dir", "--log", "--proxy", "--timeout", "--retries", "--progress-bar",
-    "--upgrade-strategy", "--global-option", "--config-settings", "-C", "--only-binary",
-    "--no-binary", "--python", "-p", "--group", "--extra", "--index", "--default-index",
-    "--source", "--optional", "-E", "--extras", "--with", "--directory", "--project",
-    "--resolution", "--prerelease", "--exclude-newer", "--report", "--dry-run-report",
-    "--upgrade-package", "-P", "--keyring-provider", "--link-mode", "--python-platform",
-    "--constraints", "--overrides", "--build-constraints",
+    "-r",
+    "--requirement",
+    "--requirements",
+    "-c",
+    "--constraint",
+    "-e",
+    "--editable",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+    "--src",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--trusted-host",
+    "--cert",
+    "--client-cert",
+    "--cache-dir",
+    "--log",
+    "--proxy",
+    "--timeout",
+    "--retries",
+    "--progress-bar",
+    "--upgrade-strategy",
+    "--global-option",
+    "--config-settings",
+    "-C",
+    "--only-binary",
+    "--no-binary",
+    "--python",
+    "-p",
+    "--group",
+    "--extra",
+    "--index",
+    "--default-index",
+    "--source",
+    "--optional",
+    "-E",
+    "--extras",
+    "--with",
+    "--directory",
+    "--project",
+    "--resolution",
+    "--prerelease",
+    "--exclude-newer",
+    "--report",
+    "--dry-run-report",
+    "--upgrade-package",
+    "-P",
+    "--keyring-provider",
+    "--link-mode",
+    "--python-platform",
+    "--constraints",
+    "--overrides",
+    "--build-constraints",
 ];
 const NPM_VALUE_FLAGS: &[&str] = &[
-    "--registry", "--prefix", "-w", "--workspace", "--tag", "--omit", "--include",
-    "--install-strategy", "--save-prefix", "--cache", "--userconfig", "--globalconfig",
-    "--filter", "-F", "--dir", "-C", "--cwd", "--network-concurrency", "--reporter",
-    "--modules-folder", "--mutex", "-p", "--package", "--call", "-c",
+    "--registry",
+    "--prefix",
+    "-w",
+    "--workspace",
+    "--tag",
+    "--omit",
+    "--include",
+    "--install-strategy",
+    "--save-prefix",
+    "--cache",
+    "--userconfig",
+    "--globalconfig",
+    "--filter",
+    "-F",
+    "--dir",
+    "-C",
+    "--cwd",
+    "--network-concurrency",
+    "--reporter",
+    "--modules-folder",
+    "--mutex",
+    "-p",
+    "--package",
+    "--call",
+    "-c",
 ];
 const CARGO_VALUE_FLAGS: &[&str] = &[
-    "--git", "--branch", "--tag", "--rev", "--path", "--registry", "--index", "-F",
-    "--features", "--target", "--root", "-j", "--jobs", "--profile", "--rename", "-p",
-    "--package", "--manifest-path", "--bin", "--example", "--target-dir", "--config", "-Z",
+    "--git",
+    "--branch",
+    "--tag",
+    "--rev",
+    "--path",
+    "--registry",
+    "--index",
+    "-F",
+    "--features",
+    "--target",
+    "--root",
+    "-j",
+    "--jobs",
+    "--profile",
+    "--rename",
+    "-p",
+    "--package",
+    "--manifest-path",
+    "--bin",
+    "--example",
+    "--target-dir",
+    "--config",
+    "-Z",
 ];
 const GO_VALUE_FLAGS: &[&str] = &["-tags", "-C", "-modfile", "-o", "-pkgdir", "-overlay", "-p"];
 
@@ -260,7 +355,11 @@ pub fn pypi_spec(spec: &str) -> Option<PackageRef> {
     }
     let mut rest = spec[end..].trim_start();
     if rest.starts_with('[') {
-        rest = rest.find(']').map(|i| &rest[i + 1..]).unwrap_or("").trim_start();
+        rest = rest
+            .find(']')
+            .map(|i| &rest[i + 1..])
+            .unwrap_or("")
+            .trim_start();
     }
     let version = rest
         .strip_prefix("===")
@@ -286,12 +385,11 @@ pub fn npm_spec(spec: &str) -> Option<PackageRef> {
     if spec.is_empty() || looks_like_path_or_url(spec) || spec.ends_with(".tgz") {
         return None;
     }
-    let parsed = PackageRef::parse(Ecosystem::Npm, spec);
-    if let Some(v) = &parsed.version
-        && let Some(real) = v.strip_prefix("npm:")
-    {
-        return npm_spec(real);
+    // `alias@npm:real@1.0.0` installs `real`.
+    if let Some(i) = spec.find("@npm:") {
+        return npm_spec(&spec[i + 5..]);
     }
+    let parsed = PackageRef::parse(Ecosystem::Npm, spec);
     // `user/repo` is a GitHub shorthand, not a registry name.
     if !parsed.name.starts_with('@') && parsed.name.contains('/') {
         return None;
@@ -308,11 +406,7 @@ fn cargo_spec(spec: &str, vers: Option<&str>) -> Option<PackageRef> {
         return None;
     }
     let parsed = PackageRef::parse(Ecosystem::CratesIo, spec);
-    let version = parsed
-        .version
-        .as_deref()
-        .or(vers)
-        .and_then(exact_semver);
+    let version = parsed.version.as_deref().or(vers).and_then(exact_semver);
     Some(PackageRef {
         ecosystem: Ecosystem::CratesIo,
         name: parsed.name,
@@ -351,8 +445,10 @@ pub fn targets_of(words: &[String], cwd: &Path) -> Vec<Target> {
     while i < words.len() {
         let w = words[i].as_str();
         let p = program(w);
-        if matches!(p, "sudo" | "env" | "time" | "nohup" | "exec" | "command" | "nice")
-            || (w.contains('=') && !w.starts_with('-') && !w.starts_with('='))
+        if matches!(
+            p,
+            "sudo" | "env" | "time" | "nohup" | "exec" | "command" | "nice"
+        ) || (w.contains('=') && !w.starts_with('-') && !w.starts_with('='))
             || (i > 0 && matches!(program(&words[i - 1]), "sudo" | "env") && w.starts_with('-'))
         {
             i += 1;
@@ -417,11 +513,25 @@ pub fn targets_of(words: &[String], cwd: &Path) -> Vec<Target> {
             out
         }
         "poetry" | "pdm" | "rye" if sub == "add" => pypi(after(2)),
-        "npm" if matches!(
-            sub,
-            "install" | "i" | "add" | "in" | "ins" | "inst" | "insta" | "instal" | "isnt" | "isnta"
-                | "isntal" | "isntall" | "update" | "up" | "upgrade"
-        ) =>
+        "npm"
+            if matches!(
+                sub,
+                "install"
+                    | "i"
+                    | "add"
+                    | "in"
+                    | "ins"
+                    | "inst"
+                    | "insta"
+                    | "instal"
+                    | "isnt"
+                    | "isnta"
+                    | "isntal"
+                    | "isntall"
+                    | "update"
+                    | "up"
+                    | "upgrade"
+            ) =>
         {
             npm(after(2))
         }
@@ -438,7 +548,9 @@ pub fn targets_of(words: &[String], cwd: &Path) -> Vec<Target> {
             out
         }
         "pnpm" | "yarn" | "bun" if matches!(sub, "add" | "install" | "i") => npm(after(2)),
-        "pnpm" | "yarn" | "bun" if sub == "dlx" || sub == "x" => npm(after(2)).into_iter().take(1).collect(),
+        "pnpm" | "yarn" | "bun" if sub == "dlx" || sub == "x" => {
+            npm(after(2)).into_iter().take(1).collect()
+        }
         "npx" | "bunx" => {
             let args = after(1);
             let mut out: Vec<Target> = flag_values(args, &["-p", "--package"])
@@ -456,12 +568,17 @@ pub fn targets_of(words: &[String], cwd: &Path) -> Vec<Target> {
             if !flag_values(args, &["--git", "--path"]).is_empty() {
                 return Vec::new();
             }
-            let vers = flag_values(args, &["--vers", "--version"]).into_iter().next();
-            positionals(args, &[CARGO_VALUE_FLAGS, &["--vers", "--version"]].concat())
+            let vers = flag_values(args, &["--vers", "--version"])
                 .into_iter()
-                .filter_map(|s| cargo_spec(s, vers))
-                .map(Target::Package)
-                .collect()
+                .next();
+            positionals(
+                args,
+                &[CARGO_VALUE_FLAGS, &["--vers", "--version"]].concat(),
+            )
+            .into_iter()
+            .filter_map(|s| cargo_spec(s, vers))
+            .map(Target::Package)
+            .collect()
         }
         "go" if matches!(sub, "get" | "install") => positionals(after(2), GO_VALUE_FLAGS)
             .into_iter()
@@ -594,24 +711,38 @@ pub async fn decide(engine: &Engine, input: &HookInput, opts: &HookOptions) -> H
     HookDecision::Allow
 }
 
-/// The JSON a Claude Code `PreToolUse` hook prints (nothing for [`HookDecision::Allow`]).
-pub fn render(decision: &HookDecision) -> Option<serde_json::Value> {
+/// The answer format the assistant expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HookFormat {
+    /// Claude Code `PreToolUse`: `hookSpecificOutput.permissionDecision` (nothing on allow).
+    #[default]
+    ClaudeCode,
+    /// Cursor `beforeShellExecution`: `permission`, `userMessage`, `agentMessage`.
+    Cursor,
+}
+
+/// The JSON the hook prints; `None` when nothing needs saying (Claude Code, allowed).
+pub fn render(decision: &HookDecision, format: HookFormat) -> Option<serde_json::Value> {
     let (d, reason) = match decision {
-        HookDecision::Allow => return None,
-        HookDecision::Ask(r) => ("ask", r),
-        HookDecision::Deny(r) => ("deny", r),
+        HookDecision::Allow => ("allow", ""),
+        HookDecision::Ask(r) => ("ask", r.as_str()),
+        HookDecision::Deny(r) => ("deny", r.as_str()),
     };
-    Some(json!({
-        "hookSpecificOutput": {
-            "hookEventName": "PreToolUse",
-            "permissionDecision": d,
-            "permissionDecisionReason": reason,
-        },
-        // Cursor's beforeShellExecution reads these.
-        "permission": d,
-        "userMessage": reason,
-        "agentMessage": reason,
-    }))
+    match format {
+        HookFormat::ClaudeCode if d == "allow" => None,
+        HookFormat::ClaudeCode => Some(json!({
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": d,
+                "permissionDecisionReason": reason,
+            }
+        })),
+        HookFormat::Cursor => Some(json!({
+            "permission": d,
+            "userMessage": reason,
+            "agentMessage": reason,
+        })),
+    }
 }
 
 #[cfg(test)]
@@ -634,7 +765,12 @@ mod tests {
             split_commands(r#"cd app && pip install "requests==2.0" 'flask' ; echo a\ b"#),
             vec![
                 vec!["cd".to_string(), "app".into()],
-                vec!["pip".into(), "install".into(), "requests==2.0".into(), "flask".into()],
+                vec![
+                    "pip".into(),
+                    "install".into(),
+                    "requests==2.0".into(),
+                    "flask".into()
+                ],
                 vec!["echo".into(), "a b".into()],
             ]
         );
@@ -644,15 +780,29 @@ mod tests {
     fn pip_family() {
         assert_eq!(pkgs("pip install requsts"), ["pypi:requsts"]);
         assert_eq!(
-            pkgs("sudo -H python3 -m pip install -U --index-url https://x/simple 'Django>=4' numpy==1.26.4 ./local.whl git+https://x/y"),
+            pkgs(
+                "sudo -H python3 -m pip install -U --index-url https://x/simple 'Django>=4' numpy==1.26.4 ./local.whl git+https://x/y"
+            ),
             ["pypi:Django", "pypi:numpy@1.26.4"]
         );
-        assert_eq!(pkgs("pip3.11 install -r reqs.txt six"), ["-r /w/reqs.txt", "pypi:six"]);
-        assert_eq!(pkgs("cd sub && pip install -rreq.txt"), ["-r /w/sub/req.txt"]);
-        assert_eq!(pkgs("uv pip install 'requests[socks]==2.31.0'"), ["pypi:requests@2.31.0"]);
+        assert_eq!(
+            pkgs("pip3.11 install -r reqs.txt six"),
+            ["-r /w/reqs.txt", "pypi:six"]
+        );
+        assert_eq!(
+            pkgs("cd sub && pip install -rreq.txt"),
+            ["-r /w/sub/req.txt"]
+        );
+        assert_eq!(
+            pkgs("uv pip install 'requests[socks]==2.31.0'"),
+            ["pypi:requests@2.31.0"]
+        );
         assert_eq!(pkgs("uv add httpx"), ["pypi:httpx"]);
         assert_eq!(pkgs("poetry add --group dev pytest"), ["pypi:pytest"]);
-        assert_eq!(pkgs("PIP_NO_CACHE=1 pip install -e . black"), ["pypi:black"]);
+        assert_eq!(
+            pkgs("PIP_NO_CACHE=1 pip install -e . black"),
+            ["pypi:black"]
+        );
         assert_eq!(pkgs("uvx ruff check ."), ["pypi:ruff"]);
         assert!(pkgs("pip list && pip show requests && python -m venv x").is_empty());
     }
@@ -664,7 +814,10 @@ mod tests {
             pkgs("npm install @types/node@20.11.0 react@^18 left-pad@latest ./pkg user/repo"),
             ["npm:@types/node@20.11.0", "npm:react", "npm:left-pad"]
         );
-        assert_eq!(pkgs("npm install my-alias@npm:express@4.18.2"), ["npm:express@4.18.2"]);
+        assert_eq!(
+            pkgs("npm install my-alias@npm:express@4.18.2"),
+            ["npm:express@4.18.2"]
+        );
         assert_eq!(pkgs("pnpm add --filter web zod"), ["npm:zod"]);
         assert_eq!(pkgs("yarn add axios"), ["npm:axios"]);
         assert_eq!(pkgs("npx create-react-ap my-app"), ["npm:create-react-ap"]);
@@ -675,11 +828,23 @@ mod tests {
 
     #[test]
     fn cargo_and_go() {
-        assert_eq!(pkgs("cargo add serde --features derive tokio@1.38.0"), ["crates.io:serde", "crates.io:tokio@1.38.0"]);
-        assert_eq!(pkgs("cargo install ripgrep --vers 14.1.0"), ["crates.io:ripgrep@14.1.0"]);
+        assert_eq!(
+            pkgs("cargo add serde --features derive tokio@1.38.0"),
+            ["crates.io:serde", "crates.io:tokio@1.38.0"]
+        );
+        assert_eq!(
+            pkgs("cargo install ripgrep --vers 14.1.0"),
+            ["crates.io:ripgrep@14.1.0"]
+        );
         assert!(pkgs("cargo install --git https://x/y").is_empty());
-        assert_eq!(pkgs("go get github.com/spf13/cobra@v1.8.0 ./..."), ["go:github.com/spf13/cobra@v1.8.0"]);
-        assert_eq!(pkgs("go install golang.org/x/tools/gopls@latest"), ["go:golang.org/x/tools/gopls"]);
+        assert_eq!(
+            pkgs("go get github.com/spf13/cobra@v1.8.0 ./..."),
+            ["go:github.com/spf13/cobra@v1.8.0"]
+        );
+        assert_eq!(
+            pkgs("go install golang.org/x/tools/gopls@latest"),
+            ["go:golang.org/x/tools/gopls"]
+        );
         assert!(pkgs("go build ./... && cargo build").is_empty());
     }
 
@@ -700,9 +865,11 @@ mod tests {
 
     #[test]
     fn deny_renders_claude_code_json() {
-        let out = render(&HookDecision::Deny("no".into())).unwrap();
+        let out = render(&HookDecision::Deny("no".into()), HookFormat::ClaudeCode).unwrap();
         assert_eq!(out["hookSpecificOutput"]["permissionDecision"], "deny");
         assert_eq!(out["hookSpecificOutput"]["permissionDecisionReason"], "no");
-        assert_eq!(render(&HookDecision::Allow), None);
+        assert_eq!(render(&HookDecision::Allow, HookFormat::ClaudeCode), None);
+        let cursor = render(&HookDecision::Allow, HookFormat::Cursor).unwrap();
+        assert_eq!(cursor["permission"], "allow");
     }
 }

@@ -16,9 +16,7 @@ use std::sync::Arc;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::schema_for_type;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig,
-};
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
@@ -122,6 +120,13 @@ pub struct ToolReport {
     pub packages: Vec<AdvisedVerdict>,
 }
 
+/// Validates many packages concurrently, verdicts in order. Same answers as
+/// [`Engine::validate_many`]; this form is `Send` inside the tool router's boxed futures (the
+/// engine's registry semaphore bounds the lookups in flight).
+pub async fn validate_all(engine: &Engine, pkgs: &[PackageRef]) -> Vec<Verdict> {
+    futures::future::join_all(pkgs.iter().map(|p| engine.validate(p))).await
+}
+
 /// The instruction for the model about one verdict.
 pub fn advice(v: &Verdict) -> String {
     let alt = v.suggestions.first().map(|s| s.name.as_str());
@@ -172,7 +177,12 @@ pub fn report(verdicts: Vec<Verdict>) -> (ToolReport, String) {
     let mut text = String::new();
     for p in &packages {
         let v = &p.verdict;
-        text.push_str(&format!("{} {}: {}", v.decision.label(), v.package, p.advice));
+        text.push_str(&format!(
+            "{} {}: {}",
+            v.decision.label(),
+            v.package,
+            p.advice
+        ));
         if v.decision != Decision::Allow {
             for f in v.findings.iter().filter(|f| f.action != Decision::Allow) {
                 text.push_str(&format!("\n  - {} [{}]", f.message, f.code));
@@ -282,7 +292,7 @@ impl SentinelMcp {
             ));
         }
         let pkgs: Vec<PackageRef> = args.packages.into_iter().map(Into::into).collect();
-        let verdicts = self.engine.validate_many(&pkgs).await;
+        let verdicts = validate_all(&self.engine, &pkgs).await;
         tracing::info!(count = pkgs.len(), "validate_dependencies");
         tool_result(verdicts)
     }
@@ -355,13 +365,13 @@ impl SentinelMcp {
                 pkgs.len()
             ))]));
         }
-        let verdicts = self.engine.validate_many(&pkgs).await;
+        let verdicts = validate_all(&self.engine, &pkgs).await;
         tracing::info!(count = pkgs.len(), "scan_manifest");
         tool_result(verdicts)
     }
 }
 
-#[tool_handler]
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for SentinelMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())

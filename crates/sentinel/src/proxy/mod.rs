@@ -134,7 +134,9 @@ impl Proxy {
                 pypi_simple: parse_url(&config.pypi_simple)?,
                 pypi_files: parse_url(&config.pypi_files)?,
                 npm_registry: parse_url(&config.npm_registry)?,
-                public_url: config.public_url.map(|u| u.trim_end_matches('/').to_string()),
+                public_url: config
+                    .public_url
+                    .map(|u| u.trim_end_matches('/').to_string()),
                 max_document_bytes: config.max_document_bytes,
                 http,
                 gate,
@@ -174,7 +176,10 @@ impl Proxy {
 
     async fn handle(&self, method: Method, uri: Uri, headers: HeaderMap) -> Response {
         if method != Method::GET && method != Method::HEAD {
-            return plain(StatusCode::METHOD_NOT_ALLOWED, "sentinel proxy serves GET only");
+            return plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "sentinel proxy serves GET only",
+            );
         }
         let path = uri.path();
         let base = self.public_base(&headers);
@@ -246,7 +251,12 @@ impl Proxy {
         out
     }
 
-    async fn judge_one(&self, registry: Registry, name: &str, version: Option<&str>) -> (Query, Judgement) {
+    async fn judge_one(
+        &self,
+        registry: Registry,
+        name: &str,
+        version: Option<&str>,
+    ) -> (Query, Judgement) {
         let q = Query {
             registry,
             name: name.to_string(),
@@ -320,9 +330,7 @@ impl Proxy {
         if rest.split('/').any(|s| s == ".." || s == ".") {
             return plain(StatusCode::NOT_FOUND, "invalid file path");
         }
-        let (query, judgement) = self
-            .judge_one(Registry::Pypi, &name, Some(&version))
-            .await;
+        let (query, judgement) = self.judge_one(Registry::Pypi, &name, Some(&version)).await;
         if !judgement.allowed {
             return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), false);
         }
@@ -411,11 +419,7 @@ impl Proxy {
         if !judgement.allowed {
             return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), true);
         }
-        let Ok(url) = self
-            .inner
-            .npm_registry
-            .join(&format!("{name}/-/{file}"))
-        else {
+        let Ok(url) = self.inner.npm_registry.join(&format!("{name}/-/{file}")) else {
             return npm_error(StatusCode::NOT_FOUND, "invalid tarball path");
         };
         self.stream(url).await
@@ -533,7 +537,13 @@ fn refusal(status: StatusCode, msg: &str, json: bool) -> Response {
     };
     let phrase: String = msg
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(400)
         .collect();
     if let Ok(p) = hyper::ext::ReasonPhrase::try_from(phrase) {
@@ -559,4 +569,46 @@ fn too_large(url: &Url, limit: usize) -> Response {
         StatusCode::BAD_GATEWAY,
         &format!("upstream document larger than {limit} bytes: raise --max-document-bytes"),
     )
+}
+
+/// The engine answers the proxy's questions: only `block` verdicts refuse (warnings pass and are
+/// logged), so the proxy and `sentinel check` never disagree on what is blocked.
+impl Gate for crate::Engine {
+    fn judge(&self, queries: Vec<Query>) -> futures::future::BoxFuture<'_, Vec<Judgement>> {
+        Box::pin(async move {
+            let pkgs: Vec<crate::PackageRef> = queries
+                .iter()
+                .map(|q| crate::PackageRef {
+                    ecosystem: match q.registry {
+                        Registry::Pypi => crate::Ecosystem::Pypi,
+                        Registry::Npm => crate::Ecosystem::Npm,
+                    },
+                    name: q.name.clone(),
+                    version: q.version.clone(),
+                })
+                .collect();
+            crate::mcp::validate_all(self, &pkgs)
+                .await
+                .iter()
+                .map(judgement_of)
+                .collect()
+        })
+    }
+}
+
+/// The proxy's view of a verdict.
+pub fn judgement_of(v: &crate::Verdict) -> Judgement {
+    if v.decision != crate::Decision::Block {
+        if v.decision == crate::Decision::Warn {
+            tracing::info!(package = %v.package, "served with warnings");
+        }
+        return Judgement::allow();
+    }
+    let main = v.main_finding();
+    Judgement {
+        allowed: false,
+        rule: main.map_or_else(|| "blocked".to_string(), |f| f.code.clone()),
+        reason: main.map_or_else(|| "blocked by policy".to_string(), |f| f.message.clone()),
+        alternative: v.suggestions.first().map(|s| s.name.clone()),
+    }
 }

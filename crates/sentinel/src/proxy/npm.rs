@@ -16,7 +16,10 @@ pub enum NpmRequest {
 
 /// Parses the raw (still percent-encoded) path after `/npm/`.
 pub fn parse_path(raw: &str) -> Option<NpmRequest> {
-    let path = raw.replace("%2f", "/").replace("%2F", "/").replace("%40", "@");
+    let path = raw
+        .replace("%2f", "/")
+        .replace("%2F", "/")
+        .replace("%40", "@");
     let segs: Vec<&str> = path.split('/').collect();
     let (name, rest) = match segs.as_slice() {
         [scope, name, rest @ ..] if scope.starts_with('@') => (format!("{scope}/{name}"), rest),
@@ -59,8 +62,7 @@ fn valid_name(name: &str) -> bool {
         !s.is_empty()
             && s.len() <= 214
             && !s.starts_with('.')
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
     };
     match scope {
@@ -136,15 +138,21 @@ mod tests {
     fn paths_parse() {
         assert_eq!(
             parse_path("is-number"),
-            Some(NpmRequest::Document { name: "is-number".into() })
+            Some(NpmRequest::Document {
+                name: "is-number".into()
+            })
         );
         assert_eq!(
             parse_path("@types%2fnode"),
-            Some(NpmRequest::Document { name: "@types/node".into() })
+            Some(NpmRequest::Document {
+                name: "@types/node".into()
+            })
         );
         assert_eq!(
             parse_path("@types/node"),
-            Some(NpmRequest::Document { name: "@types/node".into() })
+            Some(NpmRequest::Document {
+                name: "@types/node".into()
+            })
         );
         assert_eq!(
             parse_path("is-number/-/is-number-7.0.0.tgz"),

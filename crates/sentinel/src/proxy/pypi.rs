@@ -47,7 +47,7 @@ pub fn parse_filename(file: &str) -> Option<(String, String)> {
                     .is_some_and(|d| d.is_ascii_digit())
         })
         .map(|(i, _)| i)
-        .last()?;
+        .next_back()?;
     let (name, version) = (&stem[..split], &stem[split + 1..]);
     if name.is_empty() || version.is_empty() {
         return None;
@@ -222,7 +222,11 @@ mod tests {
     #[test]
     fn path_traversal_out_of_the_files_base_is_dropped() {
         let r = rewriter();
-        assert_eq!(r.rewrite("https://files.pythonhosted.org/packages/../x.whl").as_deref(), Some("http://127.0.0.1:9/pypi/files/x.whl"));
+        assert_eq!(
+            r.rewrite("https://files.pythonhosted.org/packages/../x.whl")
+                .as_deref(),
+            Some("http://127.0.0.1:9/pypi/files/x.whl")
+        );
         assert_eq!(r.rewrite("https://files.pythonhosted.org.evil/x.whl"), None);
         assert_eq!(r.rewrite("/other/x.whl"), None);
     }
@@ -236,6 +240,9 @@ mod tests {
         rewriter().rewrite_json(&mut page);
         let files = page["files"].as_array().unwrap();
         assert_eq!(files.len(), 1);
-        assert_eq!(files[0]["url"], "http://127.0.0.1:9/pypi/files/packages/a-1.0.tar.gz");
+        assert_eq!(
+            files[0]["url"],
+            "http://127.0.0.1:9/pypi/files/packages/a-1.0.tar.gz"
+        );
     }
 }

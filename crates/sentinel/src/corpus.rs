@@ -1,0 +1,266 @@
+//! Popular-name corpora: one TSV per ecosystem (`name\t<popularity>` header, most popular first,
+//! rank = row number). The files in `data/corpus/` are embedded in the binary; others can be loaded
+//! from disk. Each corpus is parsed on first use only, so `sentinel check pypi x` never parses npm.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::ecosystem::Ecosystem;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_corpus.rs"));
+}
+
+/// Errors while loading a corpus file.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// The file could not be read.
+    #[error("cannot read corpus {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The popular names of one ecosystem, normalised, with their rank (1 = most popular).
+#[derive(Debug, Default)]
+pub struct Corpus {
+    /// Which ecosystem.
+    pub ecosystem: Option<Ecosystem>,
+    /// Normalised names, most popular first.
+    pub names: Vec<String>,
+    rank: HashMap<String, u32>,
+    /// Name with all delimiters (and npm `@`/`/`) removed → best rank with that skeleton.
+    skeleton: HashMap<String, u32>,
+    /// Sorted words (split on delimiters) joined with `-` → best rank.
+    words: HashMap<String, u32>,
+    /// npm scopes (without `@`) seen in the corpus.
+    scopes: HashMap<String, u32>,
+    /// Where the names came from (`embedded` or a path).
+    pub source: String,
+}
+
+/// Removes delimiters (`-_.` and npm's `@` `/`) so `types-node`, `typesnode` and `@types/node`
+/// share one skeleton.
+pub fn skeleton(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | '@' | '/'))
+        .collect()
+}
+
+/// Words of a name sorted, joined with `-` (`parse-json` and `json-parse` share one key).
+pub fn word_key(name: &str) -> Option<String> {
+    let mut words: Vec<&str> = name
+        .split(['-', '_', '.'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.len() < 2 {
+        return None;
+    }
+    words.sort_unstable();
+    Some(words.join("-"))
+}
+
+impl Corpus {
+    /// Parses TSV text: a header line, then `name<TAB>popularity…` rows, most popular first.
+    /// Blank lines and `#` comments are skipped; the first spelling of a normalised name wins.
+    pub fn parse(ecosystem: Ecosystem, text: &str, source: &str) -> Corpus {
+        let mut c = Corpus {
+            ecosystem: Some(ecosystem),
+            source: source.to_string(),
+            ..Corpus::default()
+        };
+        let mut lines = text.lines();
+        // Header.
+        lines.next();
+        for line in lines {
+            let name = line.split('\t').next().unwrap_or("").trim();
+            if name.is_empty() || name.starts_with('#') {
+                continue;
+            }
+            c.push(ecosystem.normalize(name));
+        }
+        c
+    }
+
+    fn push(&mut self, norm: String) {
+        if self.rank.contains_key(&norm) {
+            return;
+        }
+        let r = u32::try_from(self.names.len() + 1).unwrap_or(u32::MAX);
+        self.skeleton.entry(skeleton(&norm)).or_insert(r);
+        if let Some(k) = word_key(&norm) {
+            self.words.entry(k).or_insert(r);
+        }
+        if let Some(rest) = norm.strip_prefix('@')
+            && let Some((scope, _)) = rest.split_once('/')
+        {
+            self.scopes.entry(scope.to_string()).or_insert(r);
+        }
+        self.rank.insert(norm.clone(), r);
+        self.names.push(norm);
+    }
+
+    /// Builds a corpus from names given in popularity order (tests, evaluation).
+    pub fn from_names<I, S>(ecosystem: Ecosystem, names: I) -> Corpus
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut c = Corpus {
+            ecosystem: Some(ecosystem),
+            source: "in-memory".into(),
+            ..Corpus::default()
+        };
+        for n in names {
+            c.push(ecosystem.normalize(n.as_ref()));
+        }
+        c
+    }
+
+    /// Rank of a normalised name (1 = most popular).
+    pub fn rank(&self, normalized: &str) -> Option<u32> {
+        self.rank.get(normalized).copied()
+    }
+
+    /// Name at a rank.
+    pub fn name_at(&self, rank: u32) -> Option<&str> {
+        self.names
+            .get(usize::try_from(rank).ok()?.checked_sub(1)?)
+            .map(String::as_str)
+    }
+
+    /// Best rank among names with this skeleton.
+    pub fn skeleton_rank(&self, skel: &str) -> Option<u32> {
+        self.skeleton.get(skel).copied()
+    }
+
+    /// Best rank among names with these sorted words.
+    pub fn words_rank(&self, key: &str) -> Option<u32> {
+        self.words.get(key).copied()
+    }
+
+    /// Best rank of a package in this npm scope.
+    pub fn scope_rank(&self, scope: &str) -> Option<u32> {
+        self.scopes.get(scope).copied()
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when no names are loaded.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The corpora of all ecosystems, loaded lazily, from the embedded files unless a path is set.
+#[derive(Debug, Default)]
+pub struct Corpora {
+    paths: HashMap<Ecosystem, PathBuf>,
+    loaded: [OnceLock<Result<Arc<Corpus>, String>>; 4],
+}
+
+fn slot(eco: Ecosystem) -> usize {
+    match eco {
+        Ecosystem::Pypi => 0,
+        Ecosystem::Npm => 1,
+        Ecosystem::CratesIo => 2,
+        Ecosystem::Go => 3,
+    }
+}
+
+/// The embedded TSV text of an ecosystem (empty when the build had no file).
+pub fn embedded_text(eco: Ecosystem) -> &'static str {
+    match eco {
+        Ecosystem::Pypi => embedded::PYPI,
+        Ecosystem::Npm => embedded::NPM,
+        Ecosystem::CratesIo => embedded::CRATES,
+        Ecosystem::Go => embedded::GO,
+    }
+}
+
+impl Corpora {
+    /// Embedded corpora, with these files instead for the ecosystems named.
+    pub fn new(paths: HashMap<Ecosystem, PathBuf>) -> Self {
+        Corpora {
+            paths,
+            loaded: Default::default(),
+        }
+    }
+
+    /// Corpora whose files are given, or every file found as `<dir>/{pypi,npm,crates,go}.tsv`.
+    pub fn from_dir(dir: &Path) -> Self {
+        let mut paths = HashMap::new();
+        for eco in Ecosystem::ALL {
+            let p = dir.join(format!("{}.tsv", eco.corpus_stem()));
+            if p.is_file() {
+                paths.insert(eco, p);
+            }
+        }
+        Self::new(paths)
+    }
+
+    /// Pre-built corpora (tests, evaluation).
+    pub fn from_corpora(list: Vec<Corpus>) -> Self {
+        let c = Corpora::default();
+        for corpus in list {
+            if let Some(eco) = corpus.ecosystem {
+                let _ = c.loaded[slot(eco)].set(Ok(Arc::new(corpus)));
+            }
+        }
+        c
+    }
+
+    /// The corpus of an ecosystem, parsed on first use. `Err` when a configured file is unreadable.
+    pub fn get(&self, eco: Ecosystem) -> Result<Arc<Corpus>, String> {
+        self.loaded[slot(eco)]
+            .get_or_init(|| match self.paths.get(&eco) {
+                Some(path) => std::fs::read_to_string(path)
+                    .map(|text| Arc::new(Corpus::parse(eco, &text, &path.display().to_string())))
+                    .map_err(|e| {
+                        CorpusError::Read {
+                            path: path.clone(),
+                            source: e,
+                        }
+                        .to_string()
+                    }),
+                None => Ok(Arc::new(Corpus::parse(eco, embedded_text(eco), "embedded"))),
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tsv_with_header_and_ranks() {
+        let c = Corpus::parse(
+            Ecosystem::Pypi,
+            "name\trank\nRequests\t1\nnumpy\t2\n\nzope.interface\t3\n",
+            "t",
+        );
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.rank("requests"), Some(1));
+        assert_eq!(c.rank("zope-interface"), Some(3));
+        assert_eq!(c.skeleton_rank("zopeinterface"), Some(3));
+        assert_eq!(c.name_at(2), Some("numpy"));
+    }
+
+    #[test]
+    fn embedded_pypi_and_npm_corpora_are_large() {
+        let all = Corpora::default();
+        let pypi = all.get(Ecosystem::Pypi).unwrap();
+        assert!(pypi.len() >= 10_000, "pypi corpus has {}", pypi.len());
+        assert!(pypi.rank("requests").is_some());
+        let npm = all.get(Ecosystem::Npm).unwrap();
+        assert!(npm.len() >= 40_000, "npm corpus has {}", npm.len());
+        assert!(npm.scope_rank("types").is_some());
+    }
+}

@@ -1,0 +1,587 @@
+//! The engine: one pipeline that every frontend (CLI, MCP server, registry proxy, manifest scan)
+//! calls, so a verdict is the same wherever it is asked.
+//!
+//! Pipeline: syntax → policy lists → registry lookup (cached) → existence and version →
+//! typosquat / hallucination checks against the corpus → metadata risk signals →
+//! (advisories, added by the OSV step) → policy actions → decision.
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::cache::Cache;
+use crate::corpus::Corpora;
+use crate::ecosystem::{Ecosystem, PackageRef};
+use crate::policy::{ListMatch, PackageMatcher, Policy, PolicyError, RuleAction, rule_decision};
+use crate::registry::{Lookup, PackageRecord, RegistryClient, RegistryError};
+use crate::typosquat::Detector;
+use crate::verdict::{Decision, Finding, PackageMetadata, Severity, Verdict, codes};
+
+/// Errors building an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The policy is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] RegistryError),
+}
+
+/// Everything an engine is built from.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// The policy (thresholds, lists, registries, cache, offline).
+    pub policy: Policy,
+    /// Corpora to use instead of the policy's/embedded ones (tests, evaluation).
+    pub corpora: Option<Corpora>,
+    /// Run without any cache (nothing read or written).
+    pub no_cache: bool,
+}
+
+impl From<Policy> for Config {
+    fn from(policy: Policy) -> Self {
+        Config {
+            policy,
+            corpora: None,
+            no_cache: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    policy: Policy,
+    matcher: PackageMatcher,
+    client: RegistryClient,
+    cache: Option<Cache>,
+    corpora: Corpora,
+    permits: Semaphore,
+}
+
+/// The validation engine. Cheap to clone (an `Arc` inside); share one per process.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Registry,
+    Cache,
+    StaleCache,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Registry => "registry",
+            Source::Cache => "cache",
+            Source::StaleCache => "cache-stale",
+        }
+    }
+}
+
+fn finding(
+    code: &str,
+    severity: Severity,
+    message: String,
+    evidence: serde_json::Value,
+) -> Finding {
+    Finding {
+        code: code.to_string(),
+        severity,
+        action: Decision::Allow,
+        message,
+        evidence,
+    }
+}
+
+/// The key a package is cached and looked up under (normalised where the registry is).
+fn registry_key(pkg: &PackageRef) -> String {
+    match pkg.ecosystem {
+        Ecosystem::Pypi | Ecosystem::CratesIo => pkg.normalized_name(),
+        Ecosystem::Npm | Ecosystem::Go => pkg.name.clone(),
+    }
+}
+
+impl Engine {
+    /// Builds an engine.
+    pub fn new(config: impl Into<Config>) -> Result<Engine, EngineError> {
+        let config = config.into();
+        let mut policy = config.policy;
+        policy.registries.apply_env();
+        let matcher = PackageMatcher::new(&policy.packages)?;
+        let client = RegistryClient::new(policy.registries.clone(), policy.network.clone())?;
+        let cache = if config.no_cache {
+            None
+        } else {
+            match Cache::open(&policy.cache_dir()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!("running without a cache: {e}");
+                    None
+                }
+            }
+        };
+        let corpora = config.corpora.unwrap_or_else(|| {
+            Corpora::new(
+                policy
+                    .corpus
+                    .iter()
+                    .filter_map(|(k, p)| Some((k.parse::<Ecosystem>().ok()?, p.clone())))
+                    .collect(),
+            )
+        });
+        let permits = Semaphore::new(policy.network.concurrency.max(1));
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                policy,
+                matcher,
+                client,
+                cache,
+                corpora,
+                permits,
+            }),
+        })
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The corpora in use.
+    pub fn corpora(&self) -> &Corpora {
+        &self.inner.corpora
+    }
+
+    /// The cache, when one is open.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Validates many packages concurrently (bounded by `network.concurrency`); verdicts come
+    /// back in the order asked.
+    pub async fn validate_many(&self, pkgs: &[PackageRef]) -> Vec<Verdict> {
+        let n = self.inner.policy.network.concurrency.max(1);
+        futures::stream::iter(pkgs.iter())
+            .map(|p| self.validate(p))
+            .buffered(n)
+            .collect()
+            .await
+    }
+
+    /// Looks a package up: fresh cache, else registry (bounded concurrency), else stale cache.
+    async fn lookup(&self, pkg: &PackageRef) -> Result<(Lookup, Source), RegistryError> {
+        let inner = &self.inner;
+        let key = registry_key(pkg);
+        let cached = inner
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(pkg.ecosystem, &key));
+        if let Some(c) = &cached {
+            let ttl_h = match c.lookup {
+                Lookup::Found(_) => inner.policy.cache.ttl_hours.unwrap_or(24.0),
+                Lookup::NotFound => inner.policy.cache.negative_ttl_hours.unwrap_or(1.0),
+            };
+            if inner.policy.offline || (c.age_secs as f64) < ttl_h * 3600.0 {
+                return Ok((c.lookup.clone(), Source::Cache));
+            }
+        }
+        if inner.policy.offline {
+            return Err(RegistryError::Offline);
+        }
+        let fetched = {
+            let _permit = inner.permits.acquire().await;
+            inner.client.lookup(pkg.ecosystem, &pkg.name).await
+        };
+        match fetched {
+            Ok(l) => {
+                if let Some(cache) = &inner.cache
+                    && let Err(e) = cache.put(pkg.ecosystem, &key, &l)
+                {
+                    tracing::warn!("cannot write the cache: {e}");
+                }
+                Ok((l, Source::Registry))
+            }
+            Err(e) => match cached {
+                // Stale beats nothing: the registry failed, the cache still knows.
+                Some(c) => {
+                    tracing::warn!("{pkg}: registry failed ({e}); using a stale cache entry");
+                    Ok((c.lookup, Source::StaleCache))
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// Validates one package.
+    pub async fn validate(&self, pkg: &PackageRef) -> Verdict {
+        let inner = &self.inner;
+        let policy = &inner.policy;
+        let eco = pkg.ecosystem;
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut suggestions = Vec::new();
+        let mut metadata = None;
+
+        // 1. Syntax: a bad name is never sent upstream.
+        if let Err(why) = eco.validate_name(&pkg.name) {
+            findings.push(finding(
+                codes::INVALID_NAME,
+                Severity::High,
+                format!("not a valid {eco} name: {why}"),
+                json!({ "name": pkg.name, "reason": why }),
+            ));
+            return self.decide(pkg, findings, suggestions, metadata, false);
+        }
+        if let Some(v) = &pkg.version
+            && (v.is_empty() || v.len() > 128 || v.chars().any(|c| c.is_control() || !c.is_ascii()))
+        {
+            findings.push(finding(
+                codes::INVALID_NAME,
+                Severity::High,
+                "the version string is empty, too long or has control or non-ASCII characters"
+                    .into(),
+                json!({ "version": v }),
+            ));
+            return self.decide(pkg, findings, suggestions, metadata, false);
+        }
+
+        // 2. Policy lists.
+        let mut allow_listed = false;
+        match inner.matcher.check(pkg) {
+            Some(ListMatch::Deny(p)) => {
+                findings.push(finding(
+                    codes::DENIED,
+                    Severity::High,
+                    format!("denied by policy rule `{p}`"),
+                    json!({ "rule": p }),
+                ));
+                return self.decide(pkg, findings, suggestions, metadata, false);
+            }
+            Some(ListMatch::Private(p)) => {
+                findings.push(finding(
+                    codes::PRIVATE,
+                    Severity::Info,
+                    format!("private package (policy rule `{p}`): not looked up, not checked"),
+                    json!({ "rule": p }),
+                ));
+                return self.decide(pkg, findings, suggestions, metadata, false);
+            }
+            Some(ListMatch::Allow(p)) => {
+                allow_listed = true;
+                findings.push(finding(
+                    codes::ALLOWED,
+                    Severity::Info,
+                    format!("allowed by policy rule `{p}`; other findings are information only"),
+                    json!({ "rule": p }),
+                ));
+            }
+            None => {}
+        }
+
+        // 3. Typosquat against the corpus (needs no network, so it also runs offline).
+        let norm = pkg.normalized_name();
+        let corpus = inner.corpora.get(eco);
+        let mut rank = None;
+        let mut squat = None;
+        match &corpus {
+            Ok(corpus) => {
+                rank = corpus.rank(&norm);
+                let det = Detector {
+                    corpus,
+                    config: &policy.typosquat,
+                };
+                squat = det.check(&norm).into_iter().next();
+                if let Some(m) = &squat {
+                    suggestions = det.suggest(&norm, 3);
+                    findings.push(finding(
+                        codes::TYPOSQUAT,
+                        Severity::High,
+                        format!(
+                            "looks like a typosquat of the popular `{}` (rank {} in {}): {}",
+                            m.target,
+                            m.target_rank,
+                            eco,
+                            m.kind.describe()
+                        ),
+                        json!({
+                            "target": m.target,
+                            "target_rank": m.target_rank,
+                            "edit": m.kind,
+                            "jaro_winkler": (m.similarity * 1000.0).round() / 1000.0,
+                            "corpus": corpus.source,
+                        }),
+                    ));
+                }
+            }
+            Err(e) => tracing::warn!("{eco} corpus unavailable: {e}"),
+        }
+
+        // 4. Existence in the registry.
+        match self.lookup(pkg).await {
+            Err(e) => {
+                let offline = matches!(e, RegistryError::Offline);
+                findings.push(finding(
+                    codes::UNVERIFIED,
+                    Severity::Medium,
+                    if offline {
+                        "could not verify: offline and not in the cache".to_string()
+                    } else {
+                        format!("could not verify: the {eco} registry failed ({e})")
+                    },
+                    json!({ "error": e.to_string(), "registry": policy.registries.get(eco), "offline": offline }),
+                ));
+            }
+            Ok((Lookup::NotFound, source)) => {
+                if suggestions.is_empty()
+                    && let Ok(corpus) = &corpus
+                {
+                    suggestions = Detector {
+                        corpus,
+                        config: &policy.typosquat,
+                    }
+                    .suggest(&norm, 3);
+                }
+                let hint = match suggestions.first() {
+                    Some(s) => format!("; did you mean `{}`?", s.name),
+                    None => String::new(),
+                };
+                findings.push(finding(
+                    codes::NOT_FOUND,
+                    Severity::High,
+                    format!("not in the registry (possibly a hallucinated or typo name){hint}"),
+                    json!({ "registry": policy.registries.get(eco), "source": source.as_str() }),
+                ));
+            }
+            Ok((Lookup::Found(rec), source)) => {
+                self.record_findings(pkg, &rec, &mut findings);
+                metadata = Some(PackageMetadata {
+                    name: rec.name.clone(),
+                    latest_version: rec.latest.clone(),
+                    version_count: rec.versions.len(),
+                    first_release: rec.first_release(),
+                    latest_release: rec.latest_release(),
+                    repository: rec.repository.clone(),
+                    description: rec.description.clone(),
+                    popularity_rank: rank,
+                    source: source.as_str().to_string(),
+                });
+            }
+        }
+        let _ = squat;
+
+        // 5. ADVISORIES: the OSV step (sentinel-osv) plugs in here. It appends findings
+        //    (e.g. `advisory-malicious` for MAL- records, `advisory-vulnerable` for others) for
+        //    `pkg` at `pkg.version`; their action comes from `policy.action(code)` in `decide`.
+
+        self.decide(pkg, findings, suggestions, metadata, allow_listed)
+    }
+
+    /// Findings from the registry record: version, holdings, status, risk signals.
+    fn record_findings(&self, pkg: &PackageRef, rec: &PackageRecord, findings: &mut Vec<Finding>) {
+        let policy = &self.inner.policy;
+        let eco = pkg.ecosystem;
+        // Status (PEP 792 quarantine, npm unpublished).
+        if let Some(status) = &rec.status {
+            let quarantined = status == "quarantined";
+            findings.push(finding(
+                if quarantined {
+                    codes::QUARANTINED
+                } else {
+                    codes::PLACEHOLDER
+                },
+                if quarantined {
+                    Severity::Critical
+                } else {
+                    Severity::Medium
+                },
+                format!("the registry marks the project `{status}`"),
+                json!({ "status": status }),
+            ));
+        }
+        // npm security holding: the registry replaced a malicious package.
+        let holding = rec
+            .latest
+            .as_deref()
+            .is_some_and(|l| l.ends_with("-security"))
+            || rec.versions.keys().any(|v| v == "0.0.1-security");
+        if eco == Ecosystem::Npm && holding {
+            findings.push(finding(
+                codes::SECURITY_HOLDING,
+                Severity::Critical,
+                "npm replaced this package with a `0.0.1-security` holding: it was removed as malicious".into(),
+                json!({ "latest": rec.latest, "description": rec.description }),
+            ));
+        }
+        // Placeholder: nothing installable was ever published.
+        if rec.status.is_none()
+            && (rec.versions.is_empty() || rec.versions.values().all(|v| v.no_files))
+        {
+            findings.push(finding(
+                codes::PLACEHOLDER,
+                Severity::Medium,
+                "the project exists but has no installable release (a reserved or placeholder name)".into(),
+                json!({ "versions": rec.versions.len() }),
+            ));
+        }
+        // The requested version.
+        let version_info = match &pkg.version {
+            Some(v) => {
+                let found = rec.versions.get(v).or_else(|| {
+                    let vl = v.trim_start_matches('=').trim();
+                    rec.versions
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(vl))
+                        .map(|(_, i)| i)
+                });
+                match found {
+                    None => {
+                        findings.push(finding(
+                            codes::VERSION_NOT_FOUND,
+                            Severity::High,
+                            format!(
+                                "version {v} does not exist (latest is {})",
+                                rec.latest.as_deref().unwrap_or("unknown")
+                            ),
+                            json!({ "version": v, "latest": rec.latest, "versions": rec.versions.len() }),
+                        ));
+                        None
+                    }
+                    Some(info) => {
+                        if info.yanked {
+                            findings.push(finding(
+                                codes::VERSION_YANKED,
+                                Severity::Medium,
+                                format!("version {v} was yanked"),
+                                json!({ "version": v }),
+                            ));
+                        }
+                        Some(info)
+                    }
+                }
+            }
+            None => rec.latest.as_deref().and_then(|l| rec.versions.get(l)),
+        };
+        if !rec.versions.is_empty() && rec.versions.values().all(|v| v.yanked) {
+            findings.push(finding(
+                codes::ALL_YANKED,
+                Severity::High,
+                "every version of this package is yanked".into(),
+                json!({ "versions": rec.versions.len() }),
+            ));
+        }
+        // Deprecation (the version asked for, else the package).
+        let deprecated = version_info
+            .and_then(|i| i.deprecated.clone())
+            .or_else(|| rec.deprecated.clone());
+        if let Some(msg) = deprecated
+            && !holding
+        {
+            findings.push(finding(
+                codes::DEPRECATED,
+                Severity::Low,
+                format!("deprecated: {}", msg.trim()),
+                json!({ "message": msg }),
+            ));
+        }
+        // Age of the first release.
+        if let Some(first) = rec.first_release()
+            && let Ok(ts) = first.parse::<jiff::Timestamp>()
+        {
+            let age_days = (jiff::Timestamp::now().as_second() - ts.as_second()) as f64 / 86_400.0;
+            if age_days < policy.thresholds.min_age_days {
+                findings.push(finding(
+                    codes::YOUNG_PACKAGE,
+                    Severity::Medium,
+                    format!(
+                        "first released {:.0} days ago (policy minimum {} days)",
+                        age_days.max(0.0),
+                        policy.thresholds.min_age_days
+                    ),
+                    json!({ "first_release": first, "age_days": (age_days * 10.0).round() / 10.0, "min_age_days": policy.thresholds.min_age_days }),
+                ));
+            }
+        }
+        // Few versions.
+        let n = rec.versions.len();
+        if n > 0 && n < policy.thresholds.min_versions && !holding {
+            findings.push(finding(
+                codes::FEW_VERSIONS,
+                Severity::Low,
+                format!(
+                    "only {n} version(s) published (policy minimum {})",
+                    policy.thresholds.min_versions
+                ),
+                json!({ "versions": n, "min_versions": policy.thresholds.min_versions }),
+            ));
+        }
+        // Install scripts.
+        if let Some(info) = version_info
+            && !info.install_scripts.is_empty()
+        {
+            findings.push(finding(
+                codes::INSTALL_SCRIPTS,
+                Severity::Medium,
+                format!(
+                    "runs code at install time ({})",
+                    info.install_scripts.join("; ")
+                ),
+                json!({ "scripts": info.install_scripts }),
+            ));
+        }
+        // Repository link.
+        if rec.has_repository_field && rec.repository.is_none() && !holding {
+            findings.push(finding(
+                codes::NO_REPOSITORY,
+                Severity::Low,
+                "no source repository link in the registry metadata".into(),
+                json!({}),
+            ));
+        }
+    }
+
+    /// Applies the policy to the findings and computes the decision.
+    fn decide(
+        &self,
+        pkg: &PackageRef,
+        findings: Vec<Finding>,
+        suggestions: Vec<crate::verdict::Suggestion>,
+        metadata: Option<PackageMetadata>,
+        allow_listed: bool,
+    ) -> Verdict {
+        let policy = &self.inner.policy;
+        let mut kept = Vec::with_capacity(findings.len());
+        for mut f in findings {
+            let action = if f.code == codes::ALLOWED || f.code == codes::PRIVATE {
+                RuleAction::Allow
+            } else {
+                policy.action(&f.code)
+            };
+            let Some(mut d) = rule_decision(action) else {
+                continue;
+            };
+            if allow_listed {
+                d = Decision::Allow;
+            }
+            f.action = d;
+            kept.push(f);
+        }
+        kept.sort_by(|a, b| b.action.cmp(&a.action).then(b.severity.cmp(&a.severity)));
+        let decision = kept
+            .iter()
+            .map(|f| f.action)
+            .max()
+            .unwrap_or(Decision::Allow);
+        Verdict {
+            package: pkg.clone(),
+            decision,
+            findings: kept,
+            suggestions,
+            metadata,
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! Typosquat detection as production detectors do it (TypoGard/SpellBound, typomania, PyPI's
+//! typo checker, GuardDog): generate fixed edits of the candidate name and look each up in the
+//! popular-name set; rank "did you mean" suggestions with Jaro-Winkler.
+//!
+//! A candidate that is itself in the corpus is never flagged; neither is one that shares the
+//! target's npm scope. Thresholds come from [`TyposquatConfig`], calibrated by `sentinel eval`.
+use serde::{Deserialize, Serialize};
+
+use crate::corpus::{Corpus, skeleton, word_key};
+use crate::ecosystem::{Ecosystem, split_npm_scope};
+use crate::verdict::Suggestion;
+
+/// Tunables of the detector (policy `[typosquat]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct TyposquatConfig {
+    /// Only names ranked at or above this are protected targets.
+    pub protect_top: u32,
+    /// Targets shorter than this are only matched by the safest edits (swap, repeat, delimiter).
+    pub min_target_len: usize,
+    /// Character edits (insert/delete/substitute) need a target at least this popular
+    /// when the target is shorter than `short_name_len`.
+    pub short_name_len: usize,
+    /// Rank bound for short targets (see `short_name_len`).
+    pub short_protect_top: u32,
+    /// Affix and version-suffix rules protect only names ranked at or above this.
+    pub affix_protect_top: u32,
+}
+
+impl Default for TyposquatConfig {
+    fn default() -> Self {
+        TyposquatConfig {
+            protect_top: 5_000,
+            min_target_len: 4,
+            short_name_len: 6,
+            short_protect_top: 1_000,
+            affix_protect_top: 1_000,
+        }
+    }
+}
+
+/// How the candidate differs from the popular name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EditKind {
+    /// One character doubled (`requestss`).
+    RepeatedCharacter,
+    /// One extra character (`reqeusts` has none; `requestz s` style).
+    AddedCharacter,
+    /// One character left out (`requsts`).
+    OmittedCharacter,
+    /// Two adjacent characters swapped (`reqeusts`).
+    SwappedCharacters,
+    /// A neighbour on a QWERTY keyboard (`requedts`).
+    KeyboardTypo,
+    /// A look-alike (`1`/`l`/`i`, `0`/`o`, `rn`/`m`, `vv`/`w`).
+    VisualTypo,
+    /// One bit flipped in one character.
+    BitFlip,
+    /// Any other one-character substitution.
+    SubstitutedCharacter,
+    /// Delimiters added, removed or changed (`python_dateutil`, `typesnode` for `@types/node`).
+    DelimiterSwap,
+    /// Words in another order (`json-parse`).
+    WordSwap,
+    /// A version number appended (`react2`).
+    VersionSuffix,
+    /// A common affix added (`python-requests`, `serde-rs`, `lodash-js`).
+    Affix,
+    /// An npm scope look-alike (`@typess/node`).
+    ScopeConfusion,
+}
+
+impl EditKind {
+    /// Lower-case words for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EditKind::RepeatedCharacter => "a repeated character",
+            EditKind::AddedCharacter => "an added character",
+            EditKind::OmittedCharacter => "an omitted character",
+            EditKind::SwappedCharacters => "swapped characters",
+            EditKind::KeyboardTypo => "a keyboard typo",
+            EditKind::VisualTypo => "a look-alike character",
+            EditKind::BitFlip => "a one-bit flip",
+            EditKind::SubstitutedCharacter => "a substituted character",
+            EditKind::DelimiterSwap => "changed delimiters",
+            EditKind::WordSwap => "swapped words",
+            EditKind::VersionSuffix => "a version suffix",
+            EditKind::Affix => "an added prefix or suffix",
+            EditKind::ScopeConfusion => "a look-alike npm scope",
+        }
+    }
+}
+
+/// One popular name the candidate imitates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TyposquatMatch {
+    /// The popular name (normalised).
+    pub target: String,
+    /// Its rank (1 = most popular).
+    pub target_rank: u32,
+    /// The edit that turns the target into the candidate.
+    pub kind: EditKind,
+    /// Jaro-Winkler similarity of candidate and target.
+    pub similarity: f64,
+}
+
+const QWERTY: [&str; 4] = ["1234567890-", "qwertyuiop", "asdfghjkl", "zxcvbnm"];
+
+fn key_pos(c: char) -> Option<(i32, i32)> {
+    for (row, keys) in QWERTY.iter().enumerate() {
+        if let Some(col) = keys.find(c) {
+            return Some((row as i32, col as i32));
+        }
+    }
+    None
+}
+
+fn keyboard_neighbours(a: char, b: char) -> bool {
+    match (key_pos(a), key_pos(b)) {
+        (Some((r1, c1)), Some((r2, c2))) => {
+            (r1 - r2).abs() <= 1 && (c1 - c2).abs() <= 1 && (r1, c1) != (r2, c2)
+        }
+        _ => false,
+    }
+}
+
+const VISUAL_SINGLE: [&[char]; 5] = [
+    &['1', 'l', 'i'],
+    &['0', 'o'],
+    &['5', 's'],
+    &['g', 'q'],
+    &['u', 'v'],
+];
+const VISUAL_MULTI: [(&str, &str); 4] = [("rn", "m"), ("vv", "w"), ("cl", "d"), ("nn", "m")];
+
+fn visual_pair(a: char, b: char) -> bool {
+    VISUAL_SINGLE
+        .iter()
+        .any(|set| set.contains(&a) && set.contains(&b))
+}
+
+fn classify_substitution(cand: char, target: char) -> EditKind {
+    if visual_pair(cand, target) {
+        EditKind::VisualTypo
+    } else if keyboard_neighbours(cand, target) {
+        EditKind::KeyboardTypo
+    } else if (cand as u32 ^ target as u32).count_ones() == 1 {
+        EditKind::BitFlip
+    } else {
+        EditKind::SubstitutedCharacter
+    }
+}
+
+fn alphabet(eco: Ecosystem) -> &'static [u8] {
+    match eco {
+        Ecosystem::Pypi | Ecosystem::CratesIo => b"abcdefghijklmnopqrstuvwxyz0123456789-",
+        Ecosystem::Npm => b"abcdefghijklmnopqrstuvwxyz0123456789-._",
+        Ecosystem::Go => b"abcdefghijklmnopqrstuvwxyz0123456789-._/",
+    }
+}
+
+const PREFIXES: [&str; 9] = [
+    "python-", "py-", "py", "node-", "go-", "rust-", "js-", "lib", "the-",
+];
+const SUFFIXES: [&str; 16] = [
+    "-python", "-py", "py", "-js", "js", "-node", "-rs", "-sys", "-cli", "-core", "-lib", "-api",
+    "-go", "-dev", "-pkg", "-utils",
+];
+
+/// The detector: a corpus and thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct Detector<'a> {
+    /// The popular names.
+    pub corpus: &'a Corpus,
+    /// Thresholds.
+    pub config: &'a TyposquatConfig,
+}
+
+impl Detector<'_> {
+    fn protected(&self, target: &str, rank: u32, kind: EditKind) -> bool {
+        let cfg = self.config;
+        if rank > cfg.protect_top {
+            return false;
+        }
+        let len = target.len();
+        match kind {
+            EditKind::SwappedCharacters
+            | EditKind::RepeatedCharacter
+            | EditKind::DelimiterSwap
+            | EditKind::WordSwap
+            | EditKind::ScopeConfusion => len >= 3,
+            EditKind::VersionSuffix | EditKind::Affix => {
+                rank <= cfg.affix_protect_top && len >= cfg.min_target_len
+            }
+            _ => {
+                len >= cfg.min_target_len
+                    && (len >= cfg.short_name_len || rank <= cfg.short_protect_top)
+            }
+        }
+    }
+
+    /// Popular names the normalised candidate imitates, best (most popular target) first.
+    /// Empty when the candidate is itself popular.
+    pub fn check(&self, candidate: &str) -> Vec<TyposquatMatch> {
+        if self.corpus.rank(candidate).is_some() {
+            return Vec::new();
+        }
+        self.check_unlisted(candidate)
+    }
+
+    /// Like [`Detector::check`] but as if the candidate were not in the corpus (leave-one-out
+    /// evaluation of false positives on popular names).
+    pub fn check_unlisted(&self, candidate: &str) -> Vec<TyposquatMatch> {
+        let corpus = self.corpus;
+        let eco = corpus.ecosystem.unwrap_or(Ecosystem::Pypi);
+        if candidate.is_empty() {
+            return Vec::new();
+        }
+        let cand_scope = if eco == Ecosystem::Npm {
+            split_npm_scope(candidate).0
+        } else {
+            None
+        };
+        let mut found: Vec<TyposquatMatch> = Vec::new();
+        let mut consider = |target: &str, rank: u32, kind: EditKind| {
+            if target == candidate || !self.protected(target, rank, kind) {
+                return;
+            }
+            if let Some(cs) = cand_scope
+                && split_npm_scope(target).0 == Some(cs)
+            {
+                return;
+            }
+            if found.iter().any(|m| m.target == target) {
+                return;
+            }
+            // An edit inside the scope of a scoped name is a scope look-alike.
+            let (tscope, tbare) = split_npm_scope(target);
+            let kind = match (cand_scope, tscope) {
+                (Some(cs), Some(ts)) if cs != ts && split_npm_scope(candidate).1 == tbare => {
+                    EditKind::ScopeConfusion
+                }
+                _ => kind,
+            };
+            found.push(TyposquatMatch {
+                target: target.to_string(),
+                target_rank: rank,
+                kind,
+                similarity: strsim::jaro_winkler(candidate, target),
+            });
+        };
+
+        let bytes = candidate.as_bytes();
+        let n = bytes.len();
+        let mut buf: Vec<u8> = Vec::with_capacity(n + 2);
+        fn lookup<'b>(corpus: &Corpus, buf: &'b [u8]) -> Option<(&'b str, u32)> {
+            let s = std::str::from_utf8(buf).ok()?;
+            corpus.rank(s).map(|r| (s, r))
+        }
+
+        // Deletions of one candidate character: the candidate has an extra or repeated one.
+        for i in 0..n {
+            buf.clear();
+            buf.extend_from_slice(&bytes[..i]);
+            buf.extend_from_slice(&bytes[i + 1..]);
+            if let Some((t, r)) = lookup(corpus, &buf) {
+                let repeated =
+                    (i > 0 && bytes[i - 1] == bytes[i]) || bytes.get(i + 1) == Some(&bytes[i]);
+                let kind = if i + 1 == n && bytes[i].is_ascii_digit() {
+                    EditKind::VersionSuffix
+                } else if repeated {
+                    EditKind::RepeatedCharacter
+                } else if matches!(bytes[i], b'-' | b'_' | b'.') {
+                    EditKind::DelimiterSwap
+                } else {
+                    EditKind::AddedCharacter
+                };
+                consider(t, r, kind);
+            }
+        }
+        // Adjacent swaps.
+        for i in 0..n.saturating_sub(1) {
+            if bytes[i] == bytes[i + 1] {
+                continue;
+            }
+            buf.clear();
+            buf.extend_from_slice(bytes);
+            buf.swap(i, i + 1);
+            if let Some((t, r)) = lookup(corpus, &buf) {
+                consider(t, r, EditKind::SwappedCharacters);
+            }
+        }
+        let alpha = alphabet(eco);
+        // Substitutions and insertions.
+        for i in 0..n {
+            for &a in alpha {
+                if a == bytes[i] {
+                    continue;
+                }
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                buf[i] = a;
+                if let Some((t, r)) = lookup(corpus, &buf) {
+                    let kind = if matches!(a, b'-' | b'_' | b'.')
+                        || matches!(bytes[i], b'-' | b'_' | b'.')
+                    {
+                        EditKind::DelimiterSwap
+                    } else {
+                        classify_substitution(bytes[i] as char, a as char)
+                    };
+                    consider(t, r, kind);
+                }
+            }
+        }
+        for i in 0..=n {
+            for &a in alpha {
+                buf.clear();
+                buf.extend_from_slice(&bytes[..i]);
+                buf.push(a);
+                buf.extend_from_slice(&bytes[i..]);
+                if let Some((t, r)) = lookup(corpus, &buf) {
+                    let kind = if matches!(a, b'-' | b'_' | b'.') {
+                        EditKind::DelimiterSwap
+                    } else {
+                        EditKind::OmittedCharacter
+                    };
+                    consider(t, r, kind);
+                }
+            }
+        }
+        // Multi-character look-alikes (rn ↔ m, vv ↔ w, cl ↔ d).
+        for (a, b) in VISUAL_MULTI {
+            for (from, to) in [(a, b), (b, a)] {
+                if candidate.contains(from) {
+                    let v = candidate.replace(from, to);
+                    if let Some(r) = corpus.rank(&v) {
+                        consider(&v, r, EditKind::VisualTypo);
+                    }
+                }
+            }
+        }
+        // Delimiters and word order.
+        let skel = skeleton(candidate);
+        if let Some(r) = corpus.skeleton_rank(&skel)
+            && let Some(t) = corpus.name_at(r)
+        {
+            consider(t, r, EditKind::DelimiterSwap);
+        }
+        if let Some(k) = word_key(candidate)
+            && let Some(r) = corpus.words_rank(&k)
+            && let Some(t) = corpus.name_at(r)
+        {
+            consider(t, r, EditKind::WordSwap);
+        }
+        // Version suffix (`react2`, `requests-2`).
+        let trimmed = candidate.trim_end_matches(|c: char| c.is_ascii_digit());
+        if trimmed.len() < candidate.len() {
+            let base = trimmed.trim_end_matches(['-', '_', '.']);
+            if let Some(r) = corpus.rank(base) {
+                consider(base, r, EditKind::VersionSuffix);
+            }
+        }
+        // Affixes.
+        let (scope, bare) = split_npm_scope(candidate);
+        if scope.is_none() {
+            for p in PREFIXES {
+                if let Some(rest) = candidate.strip_prefix(p)
+                    && let Some(r) = corpus.rank(rest)
+                {
+                    consider(rest, r, EditKind::Affix);
+                }
+            }
+            for s in SUFFIXES {
+                if let Some(rest) = candidate.strip_suffix(s)
+                    && let Some(r) = corpus.rank(rest)
+                {
+                    consider(rest, r, EditKind::Affix);
+                }
+            }
+        }
+        // npm scope look-alikes: `@typess/node` when `@types/node` is popular.
+        if let Some(scope) = scope
+            && corpus.scope_rank(scope).is_none()
+        {
+            let sb = scope.as_bytes();
+            for i in 0..sb.len() {
+                // Only deletions and swaps of the scope: cheap and the common confusions.
+                let mut s = sb.to_vec();
+                s.remove(i);
+                if let Ok(alt) = std::str::from_utf8(&s) {
+                    let full = format!("@{alt}/{bare}");
+                    if let Some(r) = corpus.rank(&full) {
+                        consider(&full, r, EditKind::ScopeConfusion);
+                    }
+                }
+            }
+        }
+        found.sort_by(|a, b| {
+            a.target_rank
+                .cmp(&b.target_rank)
+                .then(b.similarity.total_cmp(&a.similarity))
+        });
+        found
+    }
+
+    /// "Did you mean" names for a candidate: typosquat targets first, then the closest popular
+    /// names by Jaro-Winkler (for names the registry does not know). Linear in the corpus size;
+    /// called only when a name is unknown or suspicious.
+    pub fn suggest(&self, candidate: &str, limit: usize) -> Vec<Suggestion> {
+        let mut out: Vec<Suggestion> = self
+            .check(candidate)
+            .into_iter()
+            .map(|m| Suggestion {
+                reason: format!(
+                    "popular package (rank {}) one step away: {}",
+                    m.target_rank,
+                    m.kind.describe()
+                ),
+                name: m.target,
+                score: m.similarity,
+            })
+            .collect();
+        if out.len() < limit {
+            let mut scored: Vec<(f64, u32, &str)> = Vec::new();
+            for (i, name) in self.corpus.names.iter().enumerate() {
+                if name == candidate || out.iter().any(|s| &s.name == name) {
+                    continue;
+                }
+                let jw = strsim::jaro_winkler(candidate, name);
+                if jw >= 0.88 {
+                    scored.push((jw, i as u32 + 1, name));
+                }
+            }
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            for (jw, rank, name) in scored.into_iter().take(limit - out.len()) {
+                let dist = strsim::damerau_levenshtein(candidate, name);
+                out.push(Suggestion {
+                    name: name.to_string(),
+                    reason: format!("similar popular package (rank {rank}, {dist} edits away)"),
+                    score: jw,
+                });
+            }
+        }
+        out.truncate(limit);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus() -> Corpus {
+        Corpus::from_names(
+            Ecosystem::Npm,
+            [
+                "react",
+                "lodash",
+                "express",
+                "@types/node",
+                "requests",
+                "colors",
+                "color",
+                "left-pad",
+                "typescript",
+                "jquery",
+                "moment",
+                "@babel/core",
+            ],
+        )
+    }
+
+    fn kinds(c: &Corpus, name: &str) -> Vec<(String, EditKind)> {
+        let cfg = TyposquatConfig::default();
+        Detector {
+            corpus: c,
+            config: &cfg,
+        }
+        .check(name)
+        .into_iter()
+        .map(|m| (m.target, m.kind))
+        .collect()
+    }
+
+    #[test]
+    fn detects_the_production_edit_families() {
+        let c = corpus();
+        assert_eq!(
+            kinds(&c, "expresss")[0],
+            ("express".into(), EditKind::RepeatedCharacter)
+        );
+        assert_eq!(kinds(&c, "expres")[0].1, EditKind::OmittedCharacter);
+        assert_eq!(kinds(&c, "exrpess")[0].1, EditKind::SwappedCharacters);
+        assert_eq!(kinds(&c, "lodasj")[0].1, EditKind::KeyboardTypo);
+        assert_eq!(kinds(&c, "1odash")[0].1, EditKind::VisualTypo);
+        assert_eq!(kinds(&c, "expre5s")[0].1, EditKind::VisualTypo);
+        assert_eq!(
+            kinds(&c, "rnoment")[0],
+            ("moment".into(), EditKind::VisualTypo)
+        );
+        assert_eq!(kinds(&c, "leftpad")[0].1, EditKind::DelimiterSwap);
+        assert_eq!(kinds(&c, "pad-left")[0].1, EditKind::WordSwap);
+        assert_eq!(kinds(&c, "lodash2")[0].1, EditKind::VersionSuffix);
+        assert_eq!(kinds(&c, "lodash-js")[0].1, EditKind::Affix);
+        assert_eq!(
+            kinds(&c, "types-node")[0],
+            ("@types/node".into(), EditKind::DelimiterSwap)
+        );
+        assert_eq!(kinds(&c, "@typess/node")[0].1, EditKind::ScopeConfusion);
+    }
+
+    #[test]
+    fn popular_candidates_and_same_scope_are_not_flagged() {
+        let c = corpus();
+        assert!(kinds(&c, "colors").is_empty(), "popular name flagged");
+        assert!(kinds(&c, "color").is_empty());
+        assert!(kinds(&c, "@babel/cores").is_empty(), "same scope flagged");
+        assert!(kinds(&c, "completely-different-thing").is_empty());
+    }
+
+    #[test]
+    fn suggestions_rank_the_meant_name_first() {
+        let c = Corpus::from_names(Ecosystem::Pypi, ["requests", "numpy", "request", "urllib3"]);
+        let cfg = TyposquatConfig::default();
+        let d = Detector {
+            corpus: &c,
+            config: &cfg,
+        };
+        let s = d.suggest("requsts", 3);
+        assert_eq!(s[0].name, "requests");
+        assert!(s[0].score > 0.9);
+    }
+}
