@@ -16,7 +16,9 @@ use std::sync::Arc;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::schema_for_type;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
@@ -212,6 +214,17 @@ pub fn report(verdicts: Vec<Verdict>) -> (ToolReport, String) {
     )
 }
 
+/// Reads a tool's arguments. Malformed arguments are a JSON-RPC `invalid_params` protocol error
+/// (not a tool result): the call never reached the engine.
+fn arguments<T: serde::de::DeserializeOwned>(tool: &str, raw: JsonObject) -> Result<T, ErrorData> {
+    serde_json::from_value(serde_json::Value::Object(raw)).map_err(|e| {
+        ErrorData::invalid_params(
+            format!("invalid arguments for `{tool}`: {e} (see the tool's input schema)"),
+            None,
+        )
+    })
+}
+
 fn tool_result(verdicts: Vec<Verdict>) -> Result<CallToolResult, ErrorData> {
     let (report, text) = report(verdicts);
     let value = serde_json::to_value(&report)
@@ -255,12 +268,14 @@ impl SentinelMcp {
     #[tool(
         name = "validate_dependency",
         description = "Check ONE package before you suggest, import, add or install it (PyPI, npm, crates.io, Go). Call this every time a dependency name comes up, even well-known ones: names you remember may be misspelled, hallucinated or typosquatted. Returns decision allow|warn|block with the reasons and, for likely typos, the package that was probably meant. On block: do not use the package; use the suggested alternative or ask the user.",
+        input_schema = schema_for_type::<DependencyArgs>(),
         output_schema = schema_for_type::<ToolReport>()
     )]
     async fn validate_dependency(
         &self,
-        Parameters(args): Parameters<DependencyArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
+        let args: DependencyArgs = arguments("validate_dependency", raw)?;
         let pkg: PackageRef = args.into();
         let verdict = self.engine.validate(&pkg).await;
         tracing::info!(package = %pkg, decision = verdict.decision.label(), "validate_dependency");
@@ -270,12 +285,14 @@ impl SentinelMcp {
     #[tool(
         name = "validate_dependencies",
         description = "Check SEVERAL packages at once (up to 1000), for example every dependency you are about to add or the imports of code you wrote. Same checks and answers as validate_dependency, one verdict per package in the order given, plus the overall decision (block if any is blocked).",
+        input_schema = schema_for_type::<DependenciesArgs>(),
         output_schema = schema_for_type::<ToolReport>()
     )]
     async fn validate_dependencies(
         &self,
-        Parameters(args): Parameters<DependenciesArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
+        let args: DependenciesArgs = arguments("validate_dependencies", raw)?;
         if args.packages.is_empty() {
             return Err(ErrorData::invalid_params(
                 "`packages` is empty: give at least one {ecosystem, name}",
@@ -300,12 +317,14 @@ impl SentinelMcp {
     #[tool(
         name = "scan_manifest",
         description = "Check every dependency of a manifest (requirements.txt, pyproject.toml, package.json, package-lock.json, Cargo.toml, Cargo.lock, go.mod) before you write, change or install it. Give `path` of a file on disk, or `content` with its `kind`. Returns one verdict per dependency and the overall decision.",
+        input_schema = schema_for_type::<ScanArgs>(),
         output_schema = schema_for_type::<ToolReport>()
     )]
     async fn scan_manifest(
         &self,
-        Parameters(args): Parameters<ScanArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
+        let args: ScanArgs = arguments("scan_manifest", raw)?;
         let kind = match args.kind.as_deref() {
             Some(k) => Some(
                 k.parse::<ManifestKind>()

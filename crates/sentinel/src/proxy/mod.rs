@@ -345,13 +345,15 @@ impl Proxy {
             return npm_error(StatusCode::NOT_FOUND, "not a valid package name");
         };
         let accept = headers.get(header::ACCEPT).cloned();
-        // Ask the engine about the package while the document is fetched.
+        // The package-level verdict (name checks: typosquat, existence, policy lists) is asked
+        // while the document is fetched; version-level verdicts need the document.
         let (pkg, upstream) = tokio::join!(
             self.judge_one(Registry::Npm, name, None),
             self.fetch_document(&url, accept)
         );
         let (query, judgement) = pkg;
-        if !judgement.allowed {
+        let name_rules = ["typosquat", "not-found", "invalid-name", "denied-by-policy"];
+        if !judgement.allowed && name_rules.contains(&judgement.rule.as_str()) {
             return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), true);
         }
         let upstream = match upstream {
@@ -359,6 +361,9 @@ impl Proxy {
             Err(resp) => return resp,
         };
         if !upstream.status.is_success() {
+            if !judgement.allowed {
+                return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), true);
+            }
             return npm_error(
                 upstream.status,
                 &format!("upstream answered {} for {name}", upstream.status),
@@ -376,41 +381,58 @@ impl Proxy {
                 version: Some(v.clone()),
             })
             .collect();
-        let verdicts = self.judge(queries).await;
+        let verdicts = self.judge(queries.clone()).await;
         let allowed: std::collections::HashSet<&str> = versions
             .iter()
             .zip(&verdicts)
             .filter(|(_, j)| j.allowed)
             .map(|(v, _)| v.as_str())
             .collect();
+        let latest = doc
+            .get("dist-tags")
+            .and_then(|t| t.get("latest"))
+            .and_then(|l| l.as_str())
+            .map(str::to_string);
         let left = npm::filter_document(
             &mut doc,
             &|v| allowed.contains(v),
             name,
             &format!("{base}/npm/"),
         );
-        if left == 0 && !versions.is_empty() {
-            let first = versions
-                .iter()
-                .zip(&verdicts)
-                .find(|(_, j)| !j.allowed)
-                .map(|(v, j)| {
-                    j.message(&Query {
-                        registry: Registry::Npm,
-                        name: name.to_string(),
-                        version: Some(v.clone()),
-                    })
-                })
-                .unwrap_or_default();
+        if left == 0 {
+            if !judgement.allowed {
+                return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), true);
+            }
+            // Every version is blocked: say why for the latest one (or the first).
+            let idx = latest
+                .and_then(|l| versions.iter().position(|v| *v == l))
+                .unwrap_or(0);
+            let why = match (queries.get(idx), verdicts.get(idx)) {
+                (Some(q), Some(j)) => j.message(q),
+                _ => format!("sentinel blocked npm:{name}: the document lists no versions"),
+            };
             return refusal(
                 StatusCode::FORBIDDEN,
-                &format!("every version of {name} is blocked; first: {first}"),
+                &format!("every version of {name} is blocked; {why}"),
                 true,
+            );
+        }
+        let removed = versions.len() - left;
+        if removed > 0 {
+            tracing::info!(
+                package = name,
+                removed,
+                "blocked versions removed from the document"
             );
         }
         let mut resp = Response::new(Body::from(doc.to_string()));
         set_header(&mut resp, header::CONTENT_TYPE, &upstream.content_type);
         set_header(&mut resp, "x-sentinel-decision", "allow");
+        set_header(
+            &mut resp,
+            "x-sentinel-removed-versions",
+            &removed.to_string(),
+        );
         resp
     }
 
