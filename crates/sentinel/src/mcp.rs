@@ -284,7 +284,7 @@ impl SentinelMcp {
 
     #[tool(
         name = "validate_dependencies",
-        description = "Check SEVERAL packages at once (up to 1000), for example every dependency you are about to add or the imports of code you wrote. Same checks and answers as validate_dependency, one verdict per package in the order given, plus the overall decision (block if any is blocked).",
+        description = "Check SEVERAL packages at once (up to 1000) before you suggest, add or install them, for example every dependency of a plan or the imports of code you wrote. Same checks and answers as validate_dependency, one verdict per package in the order given, plus the overall decision (block if any is blocked).",
         input_schema = schema_for_type::<DependenciesArgs>(),
         output_schema = schema_for_type::<ToolReport>()
     )]

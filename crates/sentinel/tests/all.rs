@@ -1,0 +1,2 @@
+//! Integration tests of sentinel (one binary; topics in `suite/`).
+mod suite;

@@ -1,0 +1,4 @@
+mod hook;
+mod mcp;
+mod proxy;
+mod upstream;
