@@ -1,5 +1,6 @@
 //! `sentinel mcp` driven by the official MCP Python SDK (PyPI `mcp`), over stdio and HTTP, and
 //! by raw JSON-RPC to check that stdout carries nothing but the protocol.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 

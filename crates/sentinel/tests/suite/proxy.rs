@@ -1,4 +1,5 @@
 //! `sentinel proxy` driven by real `pip` and `npm` against a local upstream of recorded packages.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 use std::process::Command;
 
 use super::upstream::{Env, Server, Upstream, header, http_get, python};

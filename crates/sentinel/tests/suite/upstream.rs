@@ -1,6 +1,7 @@
 //! Test support for the frontends: a local registry upstream replaying recorded PyPI and npm data
 //! (see `tests/fixtures/proxy/README.md`), and helpers that start the real `sentinel` binary
 //! against it.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
@@ -370,10 +371,7 @@ pub fn http_get(url: &str, accept: Option<&str>) -> (u16, String, Vec<(String, S
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
         let size =
             usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap().trim(), 16).unwrap_or(0);
         if size == 0 {
