@@ -352,7 +352,7 @@ impl Engine {
                 };
                 findings.push(finding(
                     codes::NOT_FOUND,
-                    Severity::High,
+                    Severity::Critical,
                     format!("not in the registry (possibly a hallucinated or typo name){hint}"),
                     json!({ "registry": policy.registries.get(eco), "source": source.as_str() }),
                 ));
@@ -408,7 +408,14 @@ impl Engine {
             .latest
             .as_deref()
             .is_some_and(|l| l.ends_with("-security"))
-            || rec.versions.keys().any(|v| v == "0.0.1-security");
+            || rec
+                .versions
+                .keys()
+                .any(|v| v.starts_with("0.0.") && v.ends_with("-security"))
+            || rec
+                .description
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case("security holding package"));
         if eco == Ecosystem::Npm && holding {
             findings.push(finding(
                 codes::SECURITY_HOLDING,
@@ -417,10 +424,16 @@ impl Engine {
                 json!({ "latest": rec.latest, "description": rec.description }),
             ));
         }
-        // Placeholder: nothing installable was ever published.
-        if rec.status.is_none()
-            && (rec.versions.is_empty() || rec.versions.values().all(|v| v.no_files))
-        {
+        // Removed: the name is known but no version is left (npm unpublish or takedown).
+        if rec.status.is_none() && rec.versions.is_empty() {
+            findings.push(finding(
+                codes::REMOVED,
+                Severity::High,
+                "the registry knows the name but lists no versions (unpublished or taken down)"
+                    .into(),
+                json!({ "versions": 0 }),
+            ));
+        } else if rec.status.is_none() && rec.versions.values().all(|v| v.no_files) {
             findings.push(finding(
                 codes::PLACEHOLDER,
                 Severity::Medium,

@@ -282,6 +282,7 @@ impl Policy {
             | codes::VERSION_NOT_FOUND
             | codes::QUARANTINED
             | codes::SECURITY_HOLDING
+            | codes::REMOVED
             | codes::TYPOSQUAT
             | codes::DENIED
             | codes::ALL_YANKED => RuleAction::Block,

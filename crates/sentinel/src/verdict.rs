@@ -66,6 +66,8 @@ pub mod codes {
     pub const QUARANTINED: &str = "quarantined";
     /// A project with no release files at all (reserved name / placeholder).
     pub const PLACEHOLDER: &str = "placeholder";
+    /// The registry knows the name but lists no versions (unpublished or taken down).
+    pub const REMOVED: &str = "removed";
     /// npm replaced the package with a `0.0.1-security` holding (removed malware).
     pub const SECURITY_HOLDING: &str = "security-holding";
     /// The name is a likely typosquat of a popular package.
@@ -96,6 +98,7 @@ pub mod codes {
         DEPRECATED,
         QUARANTINED,
         PLACEHOLDER,
+        REMOVED,
         SECURITY_HOLDING,
         TYPOSQUAT,
         YOUNG_PACKAGE,

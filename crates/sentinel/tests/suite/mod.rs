@@ -1,4 +1,9 @@
+mod cache;
+mod check;
+mod faults;
 mod hook;
 mod mcp;
+mod policy;
 mod proxy;
+mod scan;
 mod upstream;
