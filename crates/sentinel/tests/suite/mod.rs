@@ -1,3 +1,6 @@
+mod support;
+mod upstream;
+
 mod cache;
 mod check;
 mod faults;
@@ -6,4 +9,3 @@ mod mcp;
 mod policy;
 mod proxy;
 mod scan;
-mod upstream;
