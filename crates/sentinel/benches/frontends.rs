@@ -60,7 +60,11 @@ fn mcp_stdio(env: &Env, up: &Upstream) {
         r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#,
         &mut stdin,
     );
-    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
     let single = |id: u64| {
         format!(
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"validate_dependency","arguments":{{"ecosystem":"pypi","name":"six"}}}}}}"#
@@ -134,8 +138,14 @@ async fn proxy_latency(proxy: &Server, up: &Upstream) {
 async fn proxy_throughput(proxy: &Server) {
     let client = reqwest::Client::new();
     for (label, url) in [
-        ("pypi simple page six", format!("{}/pypi/simple/six/", proxy.url)),
-        ("npm document is-number", format!("{}/npm/is-number", proxy.url)),
+        (
+            "pypi simple page six",
+            format!("{}/pypi/simple/six/", proxy.url),
+        ),
+        (
+            "npm document is-number",
+            format!("{}/npm/is-number", proxy.url),
+        ),
     ] {
         for clients in [1usize, 8, 32] {
             let deadline = Instant::now() + Duration::from_secs(3);

@@ -41,10 +41,10 @@ pub enum McpError {
     #[error("mcp session failed: {0}")]
     Session(String),
     /// The HTTP listener could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The HTTP server stopped with an I/O error.
     #[error("http server failed: {0}")]
@@ -434,10 +434,10 @@ pub async fn serve_http(
     let router = axum::Router::new().nest_service("/mcp", service);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| McpError::Bind { addr, source })?;
+        .map_err(|error| McpError::Bind { addr, error })?;
     let bound = listener
         .local_addr()
-        .map_err(|source| McpError::Bind { addr, source })?;
+        .map_err(|error| McpError::Bind { addr, error })?;
     on_bound(bound);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

@@ -36,13 +36,13 @@ pub enum ProxyError {
     #[error("invalid upstream url `{url}`: {reason}")]
     BadUrl { url: String, reason: String },
     /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The HTTP client could not be built.
-    #[error("cannot build the http client: {0}")]
+    #[error("cannot build the http client")]
     Client(#[from] reqwest::Error),
     /// The server stopped with an I/O error.
     #[error("proxy server failed: {0}")]
@@ -163,10 +163,10 @@ impl Proxy {
     ) -> Result<(), ProxyError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| ProxyError::Bind { addr, source })?;
+            .map_err(|error| ProxyError::Bind { addr, error })?;
         let bound = listener
             .local_addr()
-            .map_err(|source| ProxyError::Bind { addr, source })?;
+            .map_err(|error| ProxyError::Bind { addr, error })?;
         on_bound(bound);
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
