@@ -122,6 +122,29 @@ pub fn split_commands(line: &str) -> Vec<Vec<String>> {
                     cmds.push(std::mem::take(&mut words));
                 }
             }
+            '<' | '>' => {
+                // A redirection: `2>&1`, `> out.txt`, `<in`. The fd number before it and the
+                // target after it are not arguments.
+                if in_word && word.chars().all(|d| d.is_ascii_digit()) {
+                    word.clear();
+                    in_word = false;
+                }
+                flush(&mut word, &mut in_word, &mut words);
+                while chars
+                    .peek()
+                    .is_some_and(|d| matches!(d, '<' | '>' | '&' | '|'))
+                {
+                    chars.next();
+                }
+                while chars.peek().is_some_and(|d| *d == ' ' || *d == '\t') {
+                    chars.next();
+                }
+                while chars.peek().is_some_and(|d| {
+                    !d.is_whitespace() && !matches!(d, ';' | '&' | '|' | '(' | ')' | '<' | '>')
+                }) {
+                    chars.next();
+                }
+            }
             c if c.is_whitespace() => flush(&mut word, &mut in_word, &mut words),
             c => {
                 word.push(c);
@@ -774,6 +797,16 @@ mod tests {
                 vec!["echo".into(), "a b".into()],
             ]
         );
+    }
+
+    #[test]
+    fn redirections_are_not_packages() {
+        assert_eq!(pkgs("pip install six 2>&1 | tee log"), ["pypi:six"]);
+        assert_eq!(
+            pkgs("npm i is-number >/dev/null 2> err.txt"),
+            ["npm:is-number"]
+        );
+        assert_eq!(pkgs("pip install x>=1"), ["pypi:x"]);
     }
 
     #[test]
