@@ -280,3 +280,43 @@ fn pypi_hallucinated_name_and_blocked_file_are_refused_with_the_rule() {
     let (code, _, _, _) = http_get(&format!("{}/admin", proxy.url), None);
     assert_eq!(code, 404);
 }
+
+#[test]
+fn proxy_fails_closed_when_the_engine_cannot_verify() {
+    let up = Upstream::start();
+    let env = Env::new();
+    // The engine's registry is down (nothing listens there); the upstream the proxy serves from
+    // is fine. Unverified packages are refused, not passed through.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let mut c = env.sentinel(&up);
+    c.env("SENTINEL_NPM_URL", &dead)
+        .env("SENTINEL_PYPI_URL", &dead)
+        .args(["proxy", "--listen", "127.0.0.1:0"])
+        .arg("--pypi-upstream")
+        .arg(format!("{}/simple/", up.base))
+        .arg("--pypi-files-upstream")
+        .arg(format!("{}/files/", up.base))
+        .arg("--npm-upstream")
+        .arg(format!("{}/npm/", up.base));
+    let proxy = Server::spawn(c);
+    let (code, reason, _, _) = http_get(&format!("{}/npm/is-number", proxy.url), None);
+    assert_eq!(code, 403);
+    assert!(reason.contains("could-not-verify"), "{reason}");
+    let (code, reason, _, _) = http_get(
+        &format!(
+            "{}/pypi/files/packages/b7/six-1.17.0-py2.py3-none-any.whl",
+            proxy.url
+        ),
+        None,
+    );
+    assert_eq!(code, 403);
+    assert!(reason.contains("could-not-verify"), "{reason}");
+    assert!(
+        !up.requested()
+            .iter()
+            .any(|p| p.ends_with(".whl") || p.ends_with(".tgz"))
+    );
+}
