@@ -27,6 +27,18 @@ fn main() {
             let _ = writeln!(out, "pub const {konst}: &str = \"\";");
         }
     }
+    let incidents = manifest.join("../../data/eval/typosquats.tsv");
+    println!("cargo:rerun-if-changed={}", incidents.display());
+    if incidents.is_file() {
+        let abs = incidents.canonicalize().unwrap_or(incidents);
+        let _ = writeln!(
+            out,
+            "pub const INCIDENTS: &str = include_str!({:?});",
+            abs.display().to_string()
+        );
+    } else {
+        let _ = writeln!(out, "pub const INCIDENTS: &str = \"\";");
+    }
     let dest =
         PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default()).join("embedded_corpus.rs");
     if let Err(e) = std::fs::write(&dest, out) {

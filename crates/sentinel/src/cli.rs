@@ -126,8 +126,34 @@ pub struct ScanArgs {
 pub enum CorpusCommand {
     /// Show the corpora in use: size, source, top names.
     Info,
-    /// Rebuild corpus files from the registries where they expose popularity (see docs).
-    Update(crate::eval::CorpusUpdateArgs),
+    /// Rebuild a corpus file from what the registries expose (see docs/sentinel-corpus.md).
+    Update(CorpusUpdateArgs),
+}
+
+/// `sentinel corpus update`.
+#[derive(Debug, Args)]
+pub struct CorpusUpdateArgs {
+    /// Ecosystem to rebuild: pypi, npm, crates.io or go.
+    pub ecosystem: String,
+    /// Ranking source (URL or path). PyPI: a `top-pypi-packages` JSON (default: the public one);
+    /// crates.io: the db dump's `crates.csv` (required); Go: a module list (required); npm: not used.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// crates.io: the db dump's `crate_downloads.csv`, for dumps that keep counts there.
+    #[arg(long)]
+    pub downloads_csv: Option<String>,
+    /// npm downloads API base URL.
+    #[arg(long, default_value = crate::corpus_update::NPM_DOWNLOADS_API, env = "SENTINEL_NPM_DOWNLOADS_URL")]
+    pub npm_api: String,
+    /// npm: names to rank (a corpus TSV); default: the corpus in use.
+    #[arg(long, value_name = "PATH")]
+    pub names: Option<PathBuf>,
+    /// Keep at most this many names (default: 15,000 PyPI, 50,000 npm, 5,000 crates.io, all Go).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Output file (written only when the refresh succeeded).
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
 }
 
 /// `sentinel eval`.
@@ -378,8 +404,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(EXIT_ALLOW)
         }
         Command::Corpus(CorpusCommand::Update(a)) => {
-            let (policy, _) = load_policy(&g)?;
-            crate::eval::corpus_update(&a, &policy)?;
+            corpus_update(&a, &g)?;
             Ok(EXIT_ALLOW)
         }
         Command::Eval(a) => {
@@ -427,4 +452,107 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(EXIT_ALLOW)
         }
     }
+}
+
+/// `sentinel corpus update`: fetches everything first (with a progress bar), then writes the file.
+fn corpus_update(a: &CorpusUpdateArgs, g: &GlobalArgs) -> Result<()> {
+    use crate::corpus_update as cu;
+    let eco: Ecosystem = a
+        .ecosystem
+        .parse()
+        .map_err(|e: crate::ecosystem::UnknownEcosystem| UsageError(e.to_string()))?;
+    let (policy, _) = load_policy(g)?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs_f64(
+            policy.network.timeout_secs.max(1.0) * 6.0,
+        ))
+        .user_agent(concat!("sentinel/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")?;
+    let opts = cu::FetchOptions::default();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let b2 = bar.clone();
+    let progress = move |p: cu::Progress| {
+        b2.set_message(p.stage);
+        if let Some(t) = p.total {
+            b2.set_length(t);
+        }
+        b2.set_position(p.done);
+    };
+    let need_source = |what: &str| -> Result<cu::Source> {
+        match &a.source {
+            Some(s) => Ok(cu::Source::parse(s)),
+            None => Err(UsageError(format!("{eco} needs --source ({what})")).into()),
+        }
+    };
+    let rt = runtime()?;
+    let (column, rows) = match eco {
+        Ecosystem::Pypi => {
+            let src = cu::Source::parse(a.source.as_deref().unwrap_or(cu::PYPI_RANKING_URL));
+            let rows = rt.block_on(cu::pypi_top_packages(
+                &client,
+                &src,
+                Some(a.limit.unwrap_or(15_000)),
+                &opts,
+                &progress,
+            ));
+            (cu::PYPI_COLUMN, rows)
+        }
+        Ecosystem::Npm => {
+            let names: Vec<String> = match &a.names {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    cu::parse_tsv(&p.display().to_string(), &text)?
+                        .into_iter()
+                        .map(|r| r.name)
+                        .collect()
+                }
+                None => crate::corpus::embedded_text(Ecosystem::Npm)
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split('\t').next())
+                    .map(str::to_string)
+                    .collect(),
+            };
+            let rows = rt.block_on(cu::npm_downloads(
+                &client,
+                &a.npm_api,
+                "last-month",
+                &names,
+                cu::NPM_BULK_LIMIT,
+                &opts,
+                &progress,
+            ));
+            let rows = rows.map(|r| cu::rank(r, Some(a.limit.unwrap_or(50_000))));
+            (cu::NPM_COLUMN, rows)
+        }
+        Ecosystem::CratesIo => {
+            let src = need_source("the crates.io db dump's crates.csv")?;
+            let dl = a.downloads_csv.as_deref().map(cu::Source::parse);
+            let rows = rt.block_on(cu::crates_from_db_dump(
+                &client,
+                &src,
+                dl.as_ref(),
+                Some(a.limit.unwrap_or(5_000)),
+                &opts,
+                &progress,
+            ));
+            (cu::CRATES_COLUMN, rows)
+        }
+        Ecosystem::Go => {
+            let src = need_source("a list of module paths")?;
+            let rows = rt.block_on(cu::go_from_list(&client, &src, a.limit, &opts, &progress));
+            (cu::GO_COLUMN, rows)
+        }
+    };
+    bar.finish_and_clear();
+    let rows = rows.with_context(|| format!("rebuilding the {eco} corpus"))?;
+    cu::write_tsv(&a.out, column, &rows).with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!("wrote {} {eco} names to {}", rows.len(), a.out.display());
+    Ok(())
 }

@@ -11,6 +11,9 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_corpus.rs"));
 }
 
+/// The labelled typosquat incidents of `data/eval/typosquats.tsv` (empty if the build had none).
+pub const EMBEDDED_INCIDENTS: &str = embedded::INCIDENTS;
+
 /// Errors while loading a corpus file.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
@@ -38,8 +41,40 @@ pub struct Corpus {
     words: HashMap<String, u32>,
     /// npm scopes (without `@`) seen in the corpus.
     scopes: HashMap<String, u32>,
+    /// Deletion neighbourhood (up to two deletions) of the top names → their ranks, for the
+    /// two-edit check (SymSpell-style).
+    /// Built on first use: a check of a popular name never needs it.
+    deletes: OnceLock<HashMap<String, Vec<u32>>>,
     /// Where the names came from (`embedded` or a path).
     pub source: String,
+}
+
+/// Names ranked at or above this get a two-edit deletion index.
+pub const TWO_EDIT_INDEX_TOP: u32 = 2_000;
+/// Names shorter than this are not indexed for two edits (too many short neighbours).
+pub const TWO_EDIT_MIN_LEN: usize = 6;
+
+/// All strings obtained by deleting one or two bytes of `s` (ASCII names), without duplicates.
+pub fn deletions2(s: &str) -> Vec<String> {
+    let b = s.as_bytes();
+    let mut out: Vec<String> = Vec::with_capacity(b.len() * b.len() / 2 + b.len());
+    for i in 0..b.len() {
+        let mut one = b.to_vec();
+        one.remove(i);
+        for j in i..one.len() {
+            let mut two = one.clone();
+            two.remove(j);
+            if let Ok(t) = String::from_utf8(two) {
+                out.push(t);
+            }
+        }
+        if let Ok(o) = String::from_utf8(one) {
+            out.push(o);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Removes delimiters (`-_.` and npm's `@` `/`) so `types-node`, `typesnode` and `@types/node`
@@ -140,6 +175,32 @@ impl Corpus {
     /// Best rank among names with these sorted words.
     pub fn words_rank(&self, key: &str) -> Option<u32> {
         self.words.get(key).copied()
+    }
+
+    /// Ranks of indexed top names sharing this deletion form.
+    pub fn deletion_ranks(&self, form: &str) -> &[u32] {
+        self.deletes
+            .get_or_init(|| {
+                let mut m: HashMap<String, Vec<u32>> = HashMap::new();
+                for (i, name) in self
+                    .names
+                    .iter()
+                    .take(TWO_EDIT_INDEX_TOP as usize)
+                    .enumerate()
+                {
+                    if name.len() < TWO_EDIT_MIN_LEN || !name.is_ascii() {
+                        continue;
+                    }
+                    let r = i as u32 + 1;
+                    for d in deletions2(name) {
+                        m.entry(d).or_default().push(r);
+                    }
+                    m.entry(name.clone()).or_default().push(r);
+                }
+                m
+            })
+            .get(form)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Best rank of a package in this npm scope.

@@ -4,6 +4,7 @@
 //! Pipeline: syntax → policy lists → registry lookup (cached) → existence and version →
 //! typosquat / hallucination checks against the corpus → metadata risk signals →
 //! (advisories, added by the OSV step) → policy actions → decision.
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -66,6 +67,8 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+type LookupResult = Result<(Lookup, Source), RegistryError>;
+
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -97,6 +100,19 @@ fn finding(
         message,
         evidence,
     }
+}
+
+/// A Go pseudo-version: `vX.Y.Z-[pre.]yyyymmddhhmmss-abcdefabcdef`.
+fn is_go_pseudo_version(v: &str) -> bool {
+    let mut parts = v.rsplitn(3, '-');
+    let (Some(hash), Some(time)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let time = time.rsplit('.').next().unwrap_or(time);
+    hash.len() == 12
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && time.len() == 14
+        && time.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The key a package is cached and looked up under (normalised where the registry is).
@@ -165,13 +181,40 @@ impl Engine {
 
     /// Validates many packages concurrently (bounded by `network.concurrency`); verdicts come
     /// back in the order asked.
+    ///
+    /// A name asked several times (a lockfile with many versions of one package) is looked up
+    /// once.
     pub async fn validate_many(&self, pkgs: &[PackageRef]) -> Vec<Verdict> {
         let n = self.inner.policy.network.concurrency.max(1);
+        let mut first: HashMap<(Ecosystem, String), &PackageRef> = HashMap::new();
+        for p in pkgs {
+            if self.needs_lookup(p) {
+                first.entry((p.ecosystem, registry_key(p))).or_insert(p);
+            }
+        }
+        let looked: HashMap<(Ecosystem, String), LookupResult> = futures::stream::iter(first)
+            .map(|(k, p)| async move { (k, self.lookup(p).await) })
+            .buffer_unordered(n)
+            .collect()
+            .await;
         futures::stream::iter(pkgs.iter())
-            .map(|p| self.validate(p))
+            .map(|p| {
+                let pre = looked.get(&(p.ecosystem, registry_key(p))).cloned();
+                self.validate_with(p, pre)
+            })
             .buffered(n)
             .collect()
             .await
+    }
+
+    /// True when validating this package sends a registry lookup (valid name, not denied, not
+    /// private).
+    fn needs_lookup(&self, pkg: &PackageRef) -> bool {
+        pkg.ecosystem.validate_name(&pkg.name).is_ok()
+            && !matches!(
+                self.inner.matcher.check(pkg),
+                Some(ListMatch::Deny(_) | ListMatch::Private(_))
+            )
     }
 
     /// Looks a package up: fresh cache, else registry (bounded concurrency), else stale cache.
@@ -220,6 +263,11 @@ impl Engine {
 
     /// Validates one package.
     pub async fn validate(&self, pkg: &PackageRef) -> Verdict {
+        self.validate_with(pkg, None).await
+    }
+
+    /// Validates one package, with the registry answer already fetched when `pre` is given.
+    async fn validate_with(&self, pkg: &PackageRef, pre: Option<LookupResult>) -> Verdict {
         let inner = &self.inner;
         let policy = &inner.policy;
         let eco = pkg.ecosystem;
@@ -322,7 +370,11 @@ impl Engine {
         }
 
         // 4. Existence in the registry.
-        match self.lookup(pkg).await {
+        let answer = match pre {
+            Some(a) => a,
+            None => self.lookup(pkg).await,
+        };
+        match answer {
             Err(e) => {
                 let offline = matches!(e, RegistryError::Offline);
                 findings.push(finding(
@@ -443,6 +495,9 @@ impl Engine {
         }
         // The requested version.
         let version_info = match &pkg.version {
+            // Go pseudo-versions (`v0.0.0-20240101000000-abcdef123456`) name commits, which the
+            // version list does not hold; the module's existence is what can be checked.
+            Some(v) if eco == Ecosystem::Go && is_go_pseudo_version(v) => None,
             Some(v) => {
                 let found = rec.versions.get(v).or_else(|| {
                     let vl = v.trim_start_matches('=').trim();
@@ -596,5 +651,18 @@ impl Engine {
             suggestions,
             metadata,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_pseudo_versions() {
+        assert!(is_go_pseudo_version("v0.0.0-20240101000000-abcdef123456"));
+        assert!(is_go_pseudo_version("v1.2.4-0.20240101000000-abcdef123456"));
+        assert!(!is_go_pseudo_version("v1.9.1"));
+        assert!(!is_go_pseudo_version("v2.0.0-rc.1"));
     }
 }

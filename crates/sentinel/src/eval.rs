@@ -4,22 +4,24 @@
 //! - recall on generated one-edit squats of the top 5,000 names (omitted, repeated, swapped,
 //!   keyboard-substituted and inserted characters, cycled deterministically; squats that are
 //!   themselves in the corpus are real packages and are skipped);
-//! - recall on real public typosquat incidents (`eval/incidents.tsv`, from OSV MAL- records and
-//!   public reports);
+//! - recall on real public typosquat incidents (`data/eval/typosquats.tsv`: OSV MAL- records,
+//!   RustSec and public reports);
 //! - false positives on the top 10,000 names: as deployed (a popular name is never flagged) and
 //!   the stricter leave-one-out figure (each name checked as if it were not in the corpus).
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use crate::corpus::{Corpora, Corpus};
 use crate::ecosystem::Ecosystem;
-use crate::policy::Policy;
 use crate::typosquat::{Detector, TyposquatConfig};
 
-/// The built-in incident list.
-pub const INCIDENTS: &str = include_str!("../eval/incidents.tsv");
+/// The built-in incident list: `data/eval/typosquats.tsv` (embedded at build time; empty when the
+/// build had no such file).
+pub const INCIDENTS: &str = crate::corpus::EMBEDDED_INCIDENTS;
+/// npm packages ranked 50,001–60,000: real packages just outside the corpus (false-positive set).
+pub const NPM_NEXT_TIER: &str = include_str!("../eval/npm-next-tier.tsv");
 
 /// Figures for one ecosystem.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -52,6 +54,14 @@ pub struct EcoResult {
     pub fp_leave_one_out_pct: f64,
     /// A few leave-one-out false positives (name → target), for inspection.
     pub fp_examples: Vec<String>,
+    /// Real packages just outside the corpus checked (npm ranks 50,001–60,000).
+    pub next_tier_total: usize,
+    /// Of those, flagged.
+    pub next_tier_flagged: usize,
+    /// Rate in percent.
+    pub next_tier_fp_pct: f64,
+    /// A few of them.
+    pub next_tier_examples: Vec<String>,
 }
 
 /// Deterministic xorshift generator (the evaluation must print the same figures every run).
@@ -91,6 +101,12 @@ fn keyboard_neighbour(c: u8, rng: &mut Rng) -> Option<u8> {
 
 /// One generated squat of `name` by edit family `k` (0..5), if it applies.
 fn make_squat(name: &str, k: usize, rng: &mut Rng) -> Option<String> {
+    // Only the scope owner can publish inside an npm scope, so a realisable squat of
+    // `@scope/name` edits the scope.
+    if let (Some(scope), bare) = crate::ecosystem::split_npm_scope(name) {
+        let s = make_squat(scope, k, rng)?;
+        return Some(format!("@{s}/{bare}"));
+    }
     let b = name.as_bytes();
     let letters: Vec<usize> = (0..b.len())
         .filter(|&i| b[i].is_ascii_lowercase())
@@ -226,6 +242,27 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
         }
     }
     r.fp_leave_one_out_pct = pct(r.fp_leave_one_out, r.fp_total);
+    if eco == Ecosystem::Npm {
+        for line in NPM_NEXT_TIER
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .skip(1)
+        {
+            let name = eco.normalize(line.split('\t').next().unwrap_or(""));
+            if name.is_empty() {
+                continue;
+            }
+            r.next_tier_total += 1;
+            if let Some(m) = det.check(&name).first() {
+                r.next_tier_flagged += 1;
+                if r.next_tier_examples.len() < 12 {
+                    r.next_tier_examples
+                        .push(format!("{name} → {} ({:?})", m.target, m.kind));
+                }
+            }
+        }
+        r.next_tier_fp_pct = pct(r.next_tier_flagged, r.next_tier_total);
+    }
     r
 }
 
@@ -259,11 +296,11 @@ pub fn run(
 /// A table of the figures.
 pub fn render(results: &[EcoResult]) -> String {
     let mut s = String::from(
-        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP top 10k leave-one-out\n",
+        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP top 10k leave-one-out   FP next tier\n",
     );
     for r in results {
         s.push_str(&format!(
-            "{:<10} {:>7}  {:>6}/{:<6} {:>6.2}%     {:>3}/{:<3} {:>6.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%\n",
+            "{:<10} {:>7}  {:>6}/{:<6} {:>6.2}%     {:>3}/{:<3} {:>6.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%       {}\n",
             r.ecosystem,
             r.corpus_size,
             r.synthetic_detected,
@@ -278,6 +315,11 @@ pub fn render(results: &[EcoResult]) -> String {
             r.fp_leave_one_out,
             r.fp_total,
             r.fp_leave_one_out_pct,
+            if r.next_tier_total > 0 {
+                format!("{}/{} {:.2}%", r.next_tier_flagged, r.next_tier_total, r.next_tier_fp_pct)
+            } else {
+                "-".into()
+            },
         ));
     }
     for r in results {
@@ -286,6 +328,13 @@ pub fn render(results: &[EcoResult]) -> String {
                 "{} incidents missed: {}\n",
                 r.ecosystem,
                 r.incidents_missed.join(", ")
+            ));
+        }
+        if !r.next_tier_examples.is_empty() {
+            s.push_str(&format!(
+                "{} next-tier examples: {}\n",
+                r.ecosystem,
+                r.next_tier_examples.join(", ")
             ));
         }
         if !r.fp_examples.is_empty() {
@@ -297,102 +346,4 @@ pub fn render(results: &[EcoResult]) -> String {
         }
     }
     s
-}
-
-/// `sentinel corpus update` arguments.
-#[derive(Debug, clap::Args)]
-pub struct CorpusUpdateArgs {
-    /// Ecosystem to rebuild.
-    #[arg(long)]
-    pub ecosystem: String,
-    /// A name list with a popularity column (TSV with a header), e.g. a registry export.
-    #[arg(long, value_name = "PATH")]
-    pub source: PathBuf,
-    /// 1-based column of the popularity figure in --source.
-    #[arg(long, default_value_t = 2)]
-    pub column: usize,
-    /// Higher figures are more popular (downloads); without it lower is better (ranks).
-    #[arg(long)]
-    pub descending: bool,
-    /// Keep this many names.
-    #[arg(long, default_value_t = 50_000)]
-    pub top: usize,
-    /// Confirm each kept name exists in the registry (drops removed packages); shows progress.
-    #[arg(long)]
-    pub verify: bool,
-    /// Output file.
-    #[arg(long, value_name = "PATH")]
-    pub out: PathBuf,
-}
-
-/// Rebuilds a corpus file from a name list with a popularity column, optionally confirming each
-/// name against the registry.
-pub fn corpus_update(a: &CorpusUpdateArgs, policy: &Policy) -> Result<()> {
-    let eco: Ecosystem = a.ecosystem.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let text = std::fs::read_to_string(&a.source)
-        .with_context(|| format!("reading {}", a.source.display()))?;
-    let col = a.column.max(1) - 1;
-    let mut header = text.lines().next().unwrap_or("").split('\t');
-    let fig_name = header.nth(col).unwrap_or("popularity").to_string();
-    let mut rows: Vec<(String, f64)> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let name = f.first()?.trim();
-            let v: f64 = f.get(col)?.trim().parse().ok()?;
-            (eco.validate_name(name).is_ok()).then(|| (name.to_string(), v))
-        })
-        .collect();
-    rows.sort_by(|x, y| {
-        if a.descending {
-            y.1.total_cmp(&x.1)
-        } else {
-            x.1.total_cmp(&y.1)
-        }
-    });
-    rows.truncate(a.top);
-    if a.verify {
-        let client = crate::registry::RegistryClient::new(
-            {
-                let mut r = policy.registries.clone();
-                r.apply_env();
-                r
-            },
-            policy.network.clone(),
-        )?;
-        let bar = indicatif::ProgressBar::new(rows.len() as u64);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        let keep: Vec<bool> = rt.block_on(async {
-            use futures::StreamExt;
-            futures::stream::iter(rows.iter())
-                .map(|(n, _)| {
-                    let c = client.clone();
-                    let bar = bar.clone();
-                    async move {
-                        let r = c.lookup(eco, n).await;
-                        bar.inc(1);
-                        // Only a definite "not found" drops a name; errors keep it.
-                        !matches!(r, Ok(crate::registry::Lookup::NotFound))
-                    }
-                })
-                .buffered(policy.network.concurrency.max(1))
-                .collect()
-                .await
-        });
-        bar.finish_and_clear();
-        let before = rows.len();
-        let mut it = keep.into_iter();
-        rows.retain(|_| it.next().unwrap_or(true));
-        eprintln!("verified: {} of {before} names exist", rows.len());
-    }
-    let mut out = format!("name\t{fig_name}\n");
-    for (n, v) in &rows {
-        out.push_str(&format!("{n}\t{v}\n"));
-    }
-    std::fs::write(&a.out, out).with_context(|| format!("writing {}", a.out.display()))?;
-    eprintln!("wrote {} names to {}", rows.len(), a.out.display());
-    Ok(())
 }

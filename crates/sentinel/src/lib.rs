@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod cli;
 pub mod corpus;
+pub mod corpus_update;
 pub mod ecosystem;
 pub mod engine;
 pub mod eval;

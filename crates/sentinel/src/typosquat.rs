@@ -25,6 +25,9 @@ pub struct TyposquatConfig {
     pub short_protect_top: u32,
     /// Affix and version-suffix rules protect only names ranked at or above this.
     pub affix_protect_top: u32,
+    /// Two-edit look-alikes (`lodasher`, `typescri`) are matched for names ranked at or above
+    /// this (at most 2,000, the size of the index) and at least 6 characters long.
+    pub two_edit_protect_top: u32,
 }
 
 impl Default for TyposquatConfig {
@@ -34,10 +37,14 @@ impl Default for TyposquatConfig {
             min_target_len: 4,
             short_name_len: 6,
             short_protect_top: 1_000,
-            affix_protect_top: 1_000,
+            affix_protect_top: 3_000,
+            two_edit_protect_top: 1_000,
         }
     }
 }
+
+/// Two-edit matches also need this Jaro-Winkler similarity (calibrated with `sentinel eval`).
+pub const TWO_EDIT_MIN_JW: f64 = 0.93;
 
 /// How the candidate differs from the popular name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,6 +76,8 @@ pub enum EditKind {
     Affix,
     /// An npm scope look-alike (`@typess/node`).
     ScopeConfusion,
+    /// Two character edits away from a very popular name (`typescri`, `lodasher`).
+    TwoEdits,
 }
 
 impl EditKind {
@@ -88,6 +97,7 @@ impl EditKind {
             EditKind::VersionSuffix => "a version suffix",
             EditKind::Affix => "an added prefix or suffix",
             EditKind::ScopeConfusion => "a look-alike npm scope",
+            EditKind::TwoEdits => "two character edits",
         }
     }
 }
@@ -161,11 +171,10 @@ fn alphabet(eco: Ecosystem) -> &'static [u8] {
 }
 
 const PREFIXES: [&str; 9] = [
-    "python-", "py-", "py", "node-", "go-", "rust-", "js-", "lib", "the-",
+    "python-", "python3-", "py-", "node-", "node", "go-", "rust-", "js-", "the-",
 ];
-const SUFFIXES: [&str; 16] = [
-    "-python", "-py", "py", "-js", "js", "-node", "-rs", "-sys", "-cli", "-core", "-lib", "-api",
-    "-go", "-dev", "-pkg", "-utils",
+const SUFFIXES: [&str; 12] = [
+    "-python", "-py", "-js", ".js", "js", "-node", "-npm", "-rs", "-sys", "-lib", "-go", "-pkg",
 ];
 
 /// The detector: a corpus and thresholds.
@@ -185,11 +194,15 @@ impl Detector<'_> {
         }
         let len = target.len();
         match kind {
+            // `fastify-compress` for `@fastify/compress`: packages often move into their scope,
+            // so unscoped look-alikes of scoped names only protect the most popular.
+            EditKind::DelimiterSwap if target.starts_with('@') => rank <= cfg.affix_protect_top,
             EditKind::SwappedCharacters
             | EditKind::RepeatedCharacter
             | EditKind::DelimiterSwap
             | EditKind::WordSwap
             | EditKind::ScopeConfusion => len >= 3,
+            EditKind::TwoEdits => rank <= cfg.two_edit_protect_top,
             EditKind::VersionSuffix | EditKind::Affix => {
                 rank <= cfg.affix_protect_top && len >= cfg.min_target_len
             }
@@ -269,6 +282,12 @@ impl Detector<'_> {
                     (i > 0 && bytes[i - 1] == bytes[i]) || bytes.get(i + 1) == Some(&bytes[i]);
                 let kind = if i + 1 == n && bytes[i].is_ascii_digit() {
                     EditKind::VersionSuffix
+                } else if i + 1 == n
+                    && bytes[i] == b's'
+                    && bytes.get(i.wrapping_sub(1)) != Some(&b's')
+                {
+                    // `cookies` for `cookie`: plurals are common legitimate names.
+                    EditKind::Affix
                 } else if repeated {
                     EditKind::RepeatedCharacter
                 } else if matches!(bytes[i], b'-' | b'_' | b'.') {
@@ -292,10 +311,11 @@ impl Detector<'_> {
             }
         }
         let alpha = alphabet(eco);
-        // Substitutions and insertions.
+        // Substitutions and insertions. Digit-for-digit changes are left out: `json2`/`json5`,
+        // `yaml.v2`/`yaml.v3` are version families, not typos.
         for i in 0..n {
             for &a in alpha {
-                if a == bytes[i] {
+                if a == bytes[i] || (a.is_ascii_digit() && bytes[i].is_ascii_digit()) {
                     continue;
                 }
                 buf.clear();
@@ -322,6 +342,9 @@ impl Detector<'_> {
                 if let Some((t, r)) = lookup(corpus, &buf) {
                     let kind = if matches!(a, b'-' | b'_' | b'.') {
                         EditKind::DelimiterSwap
+                    } else if i == n && (a == b's' || a.is_ascii_digit()) {
+                        // `global` for `globals`, `jasminewd` for `jasminewd2`.
+                        EditKind::Affix
                     } else {
                         EditKind::OmittedCharacter
                     };
@@ -354,9 +377,14 @@ impl Detector<'_> {
             consider(t, r, EditKind::WordSwap);
         }
         // Version suffix (`react2`, `requests-2`).
-        let trimmed = candidate.trim_end_matches(|c: char| c.is_ascii_digit());
+        // Also `express-v4`, `angular-1.8`.
+        let trimmed = candidate.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
         if trimmed.len() < candidate.len() {
             let base = trimmed.trim_end_matches(['-', '_', '.']);
+            let base = match base.strip_suffix("-v").or_else(|| base.strip_suffix("_v")) {
+                Some(b) => b,
+                None => base,
+            };
             if let Some(r) = corpus.rank(base) {
                 consider(base, r, EditKind::VersionSuffix);
             }
@@ -392,6 +420,27 @@ impl Detector<'_> {
                     let full = format!("@{alt}/{bare}");
                     if let Some(r) = corpus.rank(&full) {
                         consider(&full, r, EditKind::ScopeConfusion);
+                    }
+                }
+            }
+        }
+        // Two edits from a very popular name: candidates sharing a deletion form with an indexed
+        // name, confirmed by Damerau-Levenshtein distance.
+        // Not for Go: module paths share long prefixes (`golang.org/x/sys`, `golang.org/x/sync`).
+        if eco != Ecosystem::Go && n >= crate::corpus::TWO_EDIT_MIN_LEN - 2 && candidate.is_ascii()
+        {
+            let mut forms = crate::corpus::deletions2(candidate);
+            forms.push(candidate.to_string());
+            for f in &forms {
+                for &r in corpus.deletion_ranks(f) {
+                    if r > self.config.two_edit_protect_top {
+                        continue;
+                    }
+                    if let Some(t) = corpus.name_at(r)
+                        && strsim::damerau_levenshtein(candidate, t) <= 2
+                        && strsim::jaro_winkler(candidate, t) >= TWO_EDIT_MIN_JW
+                    {
+                        consider(t, r, EditKind::TwoEdits);
                     }
                 }
             }

@@ -12,7 +12,10 @@ Depends/Pre-Depends on one of the package's binaries (or on a name it Provides),
 that names the package's source in Built-Using / Static-Built-Using (how Debian records
 what a statically linked Rust or Go program was built from).
 
-Usage: debian_dependents.py Packages contents.txt rust|go > out.tsv
+For python, the names are the distribution names of the `*.dist-info`/`*.egg-info` directories
+under usr/lib/python3/dist-packages/ (the PyPI project name, with `-` escaped as `_`).
+
+Usage: debian_dependents.py Packages contents.txt rust|go|python > out.tsv
 Output: name<TAB>debian_dependents, most used first (ties by name).
 """
 import re
@@ -109,7 +112,14 @@ def main():
             path, _, pkgs = line.rstrip("\n").rpartition(" ")
             path = path.strip()
             bins = [p.split("/")[-1] for p in pkgs.split(",")]
-            if eco == "rust":
+            if eco == "python":
+                m = re.match(
+                    r"usr/lib/python3/dist-packages/([^/]+?)-(\d[^/-]*)(-py[\d.]+)?\.(dist-info|egg-info)(/|$)",
+                    path,
+                )
+                if m:
+                    name_pkgs[m.group(1)].update(bins)
+            elif eco == "rust":
                 m = re.match(r"usr/share/cargo/registry/([^/]+)-(\d[^/-]*)/Cargo\.toml$", path)
                 if m:
                     name_pkgs[m.group(1)].update(bins)
@@ -130,6 +140,8 @@ def main():
                 for d in mods:
                     if "/vendor/" in d or "/testdata" in d or "/internal/" in d:
                         continue
+                    if "." not in d.split("/")[0]:
+                        continue  # a GOPATH stub such as android/soong, not a public module
                     name_pkgs[d].add(b)
             else:
                 roots = set()

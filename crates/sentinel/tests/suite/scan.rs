@@ -124,3 +124,41 @@ fn manifest_errors_exit_4_and_unknown_kinds_say_what_to_do() {
         3
     );
 }
+
+#[test]
+fn a_name_repeated_in_a_lockfile_is_looked_up_once() {
+    let srv = FixtureServer::start();
+    let s = Sentinel::new(&srv);
+    let lock = s.work().join("package-lock.json");
+    std::fs::write(
+        &lock,
+        r#"{"lockfileVersion":3,"packages":{"":{"name":"x"},
+        "node_modules/left-pad":{"version":"1.3.0","resolved":"https://r/left-pad-1.3.0.tgz"},
+        "node_modules/a/node_modules/left-pad":{"version":"1.1.3","resolved":"https://r/left-pad-1.1.3.tgz"},
+        "node_modules/b/node_modules/left-pad":{"version":"1.2.0","resolved":"https://r/left-pad-1.2.0.tgz"}}}"#,
+    )
+    .unwrap();
+    let r = s.run(&[
+        "--no-cache",
+        "scan",
+        lock.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.json()["summary"]["total"], 3, "{r:?}");
+    assert_eq!(srv.hits("/npm/left-pad"), 1);
+}
+
+#[test]
+fn go_pseudo_versions_are_not_reported_missing() {
+    let srv = FixtureServer::start();
+    let s = Sentinel::new(&srv);
+    let gomod = s.work().join("go.mod");
+    std::fs::write(
+        &gomod,
+        "module example.com/x\n\nrequire github.com/gin-gonic/gin v1.10.1-0.20240601000000-abcdef123456\n",
+    )
+    .unwrap();
+    let r = s.run(&["scan", gomod.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
