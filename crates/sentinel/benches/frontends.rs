@@ -87,8 +87,19 @@ fn mcp_stdio(env: &Env, up: &Upstream) {
         id += 1;
         bad.push(call(id, &typo(id), &mut stdin));
     }
-    show("mcp stdio validate_dependency pypi:six (allow)", good);
-    show("mcp stdio validate_dependency npm:is-numbr (block)", bad);
+    show("mcp stdio warm: pypi:six (allow)", good);
+    show("mcp stdio warm: npm:is-numbr (typosquat block)", bad);
+    // Memo misses: a new name each call (loopback registry lookup, 404, typosquat and
+    // suggestion search against the corpus).
+    let mut cold = Vec::new();
+    for i in 0..200 {
+        id += 1;
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"validate_dependency","arguments":{{"ecosystem":"npm","name":"bench-hallucinated-{i}"}}}}}}"#
+        );
+        cold.push(call(id, &body, &mut stdin));
+    }
+    show("mcp stdio cold: new hallucinated npm name", cold);
     drop(stdin);
     let _ = child.wait();
 }

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod hook;
 pub mod manifest;
 pub mod mcp;
+pub mod memo;
 pub mod policy;
 pub mod proxy;
 pub mod registry;

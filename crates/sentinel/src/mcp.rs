@@ -26,6 +26,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{self, ManifestKind};
+use crate::memo::{MEMO_TTL, MemoEngine};
 use crate::{Decision, Ecosystem, Engine, PackageRef, Verdict};
 
 /// Most packages one `validate_dependencies` or `scan_manifest` call checks.
@@ -120,13 +121,6 @@ pub struct ToolReport {
     pub summary: String,
     /// One verdict per package, in the order asked.
     pub packages: Vec<AdvisedVerdict>,
-}
-
-/// Validates many packages concurrently, verdicts in order. Same answers as
-/// [`Engine::validate_many`]; this form is `Send` inside the tool router's boxed futures (the
-/// engine's registry semaphore bounds the lookups in flight).
-pub async fn validate_all(engine: &Engine, pkgs: &[PackageRef]) -> Vec<Verdict> {
-    futures::future::join_all(pkgs.iter().map(|p| engine.validate(p))).await
 }
 
 /// The instruction for the model about one verdict.
@@ -245,7 +239,7 @@ reason before using it.";
 /// The MCP server over one shared [`Engine`].
 #[derive(Clone)]
 pub struct SentinelMcp {
-    engine: Engine,
+    engine: Arc<MemoEngine>,
     tool_router: ToolRouter<SentinelMcp>,
 }
 
@@ -257,8 +251,8 @@ impl std::fmt::Debug for SentinelMcp {
 
 #[tool_router]
 impl SentinelMcp {
-    /// A server answering with `engine`'s verdicts.
-    pub fn new(engine: Engine) -> Self {
+    /// A server answering with `engine`'s verdicts (through the verdict memo).
+    pub fn new(engine: Arc<MemoEngine>) -> Self {
         SentinelMcp {
             engine,
             tool_router: Self::tool_router(),
@@ -309,7 +303,7 @@ impl SentinelMcp {
             ));
         }
         let pkgs: Vec<PackageRef> = args.packages.into_iter().map(Into::into).collect();
-        let verdicts = validate_all(&self.engine, &pkgs).await;
+        let verdicts = self.engine.validate_all(&pkgs).await;
         tracing::info!(count = pkgs.len(), "validate_dependencies");
         tool_result(verdicts)
     }
@@ -384,7 +378,7 @@ impl SentinelMcp {
                 pkgs.len()
             ))]));
         }
-        let verdicts = validate_all(&self.engine, &pkgs).await;
+        let verdicts = self.engine.validate_all(&pkgs).await;
         tracing::info!(count = pkgs.len(), "scan_manifest");
         tool_result(verdicts)
     }
@@ -404,7 +398,7 @@ impl ServerHandler for SentinelMcp {
 
 /// Serves MCP over stdin/stdout until the client closes the pipe.
 pub async fn serve_stdio(engine: Engine) -> Result<(), McpError> {
-    let service = SentinelMcp::new(engine)
+    let service = SentinelMcp::new(Arc::new(MemoEngine::new(engine, MEMO_TTL)))
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| McpError::Start(e.to_string()))?;
@@ -426,6 +420,7 @@ pub async fn serve_http(
     let mut config = StreamableHttpServerConfig::default();
     // Answer plain request/response tools with JSON rather than an SSE stream.
     config.json_response = true;
+    let engine = Arc::new(MemoEngine::new(engine, MEMO_TTL));
     let service = StreamableHttpService::new(
         move || Ok(SentinelMcp::new(engine.clone())),
         Arc::new(LocalSessionManager::default()),

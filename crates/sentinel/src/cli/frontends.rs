@@ -137,7 +137,8 @@ pub fn proxy(a: ProxyArgs, g: &GlobalArgs) -> Result<u8> {
         max_document_bytes: a.max_document_bytes,
         upstream_timeout: seconds(a.upstream_timeout, "--upstream-timeout")?,
     };
-    let proxy = Proxy::new(config, Arc::new(engine)).map_err(|e| UsageError(e.to_string()))?;
+    let gate = crate::memo::MemoEngine::new(engine, crate::memo::MEMO_TTL);
+    let proxy = Proxy::new(config, Arc::new(gate)).map_err(|e| UsageError(e.to_string()))?;
     runtime()?
         .block_on(proxy.serve(
             a.listen,

@@ -595,7 +595,7 @@ fn too_large(url: &Url, limit: usize) -> Response {
 
 /// The engine answers the proxy's questions: only `block` verdicts refuse (warnings pass and are
 /// logged), so the proxy and `sentinel check` never disagree on what is blocked.
-impl Gate for crate::Engine {
+impl Gate for crate::memo::MemoEngine {
     fn judge(&self, queries: Vec<Query>) -> futures::future::BoxFuture<'_, Vec<Judgement>> {
         Box::pin(async move {
             let pkgs: Vec<crate::PackageRef> = queries
@@ -609,7 +609,7 @@ impl Gate for crate::Engine {
                     version: q.version.clone(),
                 })
                 .collect();
-            crate::mcp::validate_all(self, &pkgs)
+            self.validate_all(&pkgs)
                 .await
                 .iter()
                 .map(judgement_of)
