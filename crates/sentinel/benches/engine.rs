@@ -57,7 +57,7 @@ fn main() {
         // Warm the two-edit index.
         let _ = det.check("warm-up-name-x");
         for (i, n) in c.names.iter().step_by(7).take(500).enumerate() {
-            let mut cand = n.clone();
+            let mut cand = n.to_string();
             cand.insert(cand.len() / 2, if i % 2 == 0 { 'x' } else { 'q' });
             let t = Instant::now();
             std::hint::black_box(det.check(&cand));
@@ -105,7 +105,7 @@ fn main() {
             );
         }
         let rec = PackageRecord {
-            name: name.clone(),
+            name: name.to_string(),
             latest: Some("2.0.0".into()),
             versions,
             repository: Some(format!("https://github.com/example/{name}")),

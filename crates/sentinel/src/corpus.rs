@@ -27,28 +27,6 @@ pub enum CorpusError {
     },
 }
 
-/// The popular names of one ecosystem, normalised, with their rank (1 = most popular).
-#[derive(Debug, Default)]
-pub struct Corpus {
-    /// Which ecosystem.
-    pub ecosystem: Option<Ecosystem>,
-    /// Normalised names, most popular first.
-    pub names: Vec<String>,
-    rank: HashMap<String, u32>,
-    /// Name with all delimiters (and npm `@`/`/`) removed → best rank with that skeleton.
-    skeleton: HashMap<String, u32>,
-    /// Sorted words (split on delimiters) joined with `-` → best rank.
-    words: HashMap<String, u32>,
-    /// npm scopes (without `@`) seen in the corpus.
-    scopes: HashMap<String, u32>,
-    /// Deletion neighbourhood (up to two deletions) of the top names → their ranks, for the
-    /// two-edit check (SymSpell-style).
-    /// Built on first use: a check of a popular name never needs it.
-    deletes: OnceLock<HashMap<String, Vec<u32>>>,
-    /// Where the names came from (`embedded` or a path).
-    pub source: String,
-}
-
 /// Names ranked at or above this get a two-edit deletion index.
 pub const TWO_EDIT_INDEX_TOP: u32 = 2_000;
 /// Names shorter than this are not indexed for two edits (too many short neighbours).
@@ -98,13 +76,45 @@ pub fn word_key(name: &str) -> Option<String> {
     Some(words.join("-"))
 }
 
+/// The popular names of one ecosystem, normalised, with their rank (1 = most popular).
+///
+/// Names borrow from the corpus text, which lives for the whole process (the embedded files are
+/// `'static`; a file loaded from disk is leaked once), so loading allocates almost nothing: start-up
+/// cost matters for a command run before every install. Secondary indexes are built on first use.
+#[derive(Debug, Default)]
+pub struct Corpus {
+    /// Which ecosystem.
+    pub ecosystem: Option<Ecosystem>,
+    /// Normalised names, most popular first.
+    pub names: Vec<&'static str>,
+    rank: HashMap<&'static str, u32>,
+    /// Name with all delimiters (and npm `@`/`/`) removed → best rank; sorted words → best rank;
+    /// npm scopes → best rank. Built on first use.
+    secondary: OnceLock<Secondary>,
+    /// Deletion neighbourhood (up to two deletions) of the top names → their ranks, for the
+    /// two-edit check (SymSpell-style). Built on first use: a check of a popular name never needs it.
+    deletes: OnceLock<HashMap<String, Vec<u32>>>,
+    /// Where the names came from (`embedded` or a path).
+    pub source: String,
+}
+
+#[derive(Debug, Default)]
+struct Secondary {
+    skeleton: HashMap<String, u32>,
+    words: HashMap<String, u32>,
+    scopes: HashMap<String, u32>,
+}
+
 impl Corpus {
     /// Parses TSV text: a header line, then `name<TAB>popularity…` rows, most popular first.
     /// Blank lines and `#` comments are skipped; the first spelling of a normalised name wins.
-    pub fn parse(ecosystem: Ecosystem, text: &str, source: &str) -> Corpus {
+    pub fn parse(ecosystem: Ecosystem, text: &'static str, source: &str) -> Corpus {
+        let rows = text.lines().count();
         let mut c = Corpus {
             ecosystem: Some(ecosystem),
             source: source.to_string(),
+            names: Vec::with_capacity(rows),
+            rank: HashMap::with_capacity(rows),
             ..Corpus::default()
         };
         let mut lines = text.lines();
@@ -115,27 +125,49 @@ impl Corpus {
             if name.is_empty() || name.starts_with('#') {
                 continue;
             }
-            c.push(ecosystem.normalize(name));
+            c.push(ecosystem, name);
         }
         c
     }
 
-    fn push(&mut self, norm: String) {
-        if self.rank.contains_key(&norm) {
+    /// Parses corpus text read at run time (kept for the life of the process).
+    pub fn parse_owned(ecosystem: Ecosystem, text: String, source: &str) -> Corpus {
+        Self::parse(ecosystem, Box::leak(text.into_boxed_str()), source)
+    }
+
+    fn push(&mut self, ecosystem: Ecosystem, name: &'static str) {
+        let norm = ecosystem.normalize(name);
+        // Most names are already normal: borrow them; leak the rare normalised copy.
+        let norm: &'static str = if norm == name {
+            name
+        } else {
+            Box::leak(norm.into_boxed_str())
+        };
+        if self.rank.contains_key(norm) {
             return;
         }
         let r = u32::try_from(self.names.len() + 1).unwrap_or(u32::MAX);
-        self.skeleton.entry(skeleton(&norm)).or_insert(r);
-        if let Some(k) = word_key(&norm) {
-            self.words.entry(k).or_insert(r);
-        }
-        if let Some(rest) = norm.strip_prefix('@')
-            && let Some((scope, _)) = rest.split_once('/')
-        {
-            self.scopes.entry(scope.to_string()).or_insert(r);
-        }
-        self.rank.insert(norm.clone(), r);
+        self.rank.insert(norm, r);
         self.names.push(norm);
+    }
+
+    fn secondary(&self) -> &Secondary {
+        self.secondary.get_or_init(|| {
+            let mut s = Secondary::default();
+            for (i, norm) in self.names.iter().enumerate() {
+                let r = i as u32 + 1;
+                s.skeleton.entry(skeleton(norm)).or_insert(r);
+                if let Some(k) = word_key(norm) {
+                    s.words.entry(k).or_insert(r);
+                }
+                if let Some(rest) = norm.strip_prefix('@')
+                    && let Some((scope, _)) = rest.split_once('/')
+                {
+                    s.scopes.entry(scope.to_string()).or_insert(r);
+                }
+            }
+            s
+        })
     }
 
     /// Builds a corpus from names given in popularity order (tests, evaluation).
@@ -144,14 +176,13 @@ impl Corpus {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut c = Corpus {
-            ecosystem: Some(ecosystem),
-            source: "in-memory".into(),
-            ..Corpus::default()
-        };
+        let mut text = String::from("name\n");
         for n in names {
-            c.push(ecosystem.normalize(n.as_ref()));
+            text.push_str(n.as_ref());
+            text.push('\n');
         }
+        let mut c = Self::parse_owned(ecosystem, text, "in-memory");
+        c.source = "in-memory".into();
         c
     }
 
@@ -164,17 +195,17 @@ impl Corpus {
     pub fn name_at(&self, rank: u32) -> Option<&str> {
         self.names
             .get(usize::try_from(rank).ok()?.checked_sub(1)?)
-            .map(String::as_str)
+            .copied()
     }
 
     /// Best rank among names with this skeleton.
     pub fn skeleton_rank(&self, skel: &str) -> Option<u32> {
-        self.skeleton.get(skel).copied()
+        self.secondary().skeleton.get(skel).copied()
     }
 
     /// Best rank among names with these sorted words.
     pub fn words_rank(&self, key: &str) -> Option<u32> {
-        self.words.get(key).copied()
+        self.secondary().words.get(key).copied()
     }
 
     /// Ranks of indexed top names sharing this deletion form.
@@ -195,7 +226,7 @@ impl Corpus {
                     for d in deletions2(name) {
                         m.entry(d).or_default().push(r);
                     }
-                    m.entry(name.clone()).or_default().push(r);
+                    m.entry(name.to_string()).or_default().push(r);
                 }
                 m
             })
@@ -205,7 +236,7 @@ impl Corpus {
 
     /// Best rank of a package in this npm scope.
     pub fn scope_rank(&self, scope: &str) -> Option<u32> {
-        self.scopes.get(scope).copied()
+        self.secondary().scopes.get(scope).copied()
     }
 
     /// Number of names.
@@ -282,7 +313,9 @@ impl Corpora {
         self.loaded[slot(eco)]
             .get_or_init(|| match self.paths.get(&eco) {
                 Some(path) => std::fs::read_to_string(path)
-                    .map(|text| Arc::new(Corpus::parse(eco, &text, &path.display().to_string())))
+                    .map(|text| {
+                        Arc::new(Corpus::parse_owned(eco, text, &path.display().to_string()))
+                    })
                     .map_err(|e| {
                         CorpusError::Read {
                             path: path.clone(),

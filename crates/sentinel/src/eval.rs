@@ -211,7 +211,7 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
         if det
             .check(&eco.normalize(&squat))
             .iter()
-            .any(|m| &m.target == name)
+            .any(|m| m.target == *name)
         {
             r.synthetic_detected += 1;
         }

@@ -473,7 +473,7 @@ impl Detector<'_> {
         if out.len() < limit {
             let mut scored: Vec<(f64, u32, &str)> = Vec::new();
             for (i, name) in self.corpus.names.iter().enumerate() {
-                if name == candidate || out.iter().any(|s| &s.name == name) {
+                if *name == candidate || out.iter().any(|s| s.name == *name) {
                     continue;
                 }
                 let jw = strsim::jaro_winkler(candidate, name);

@@ -3,6 +3,7 @@ mod upstream;
 
 mod cache;
 mod check;
+mod eval;
 mod faults;
 mod hook;
 mod mcp;
