@@ -124,11 +124,16 @@ impl std::fmt::Debug for Proxy {
 impl Proxy {
     /// Checks the configuration and builds the upstream client.
     pub fn new(config: ProxyConfig, gate: Arc<dyn Gate>) -> Result<Self, ProxyError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.upstream_timeout)
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("sentinel-proxy/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("sentinel-proxy/", env!("CARGO_PKG_VERSION")));
+        // Corporate TLS-inspecting proxies publish their CA through SSL_CERT_FILE; the bundled
+        // web roots do not know it.
+        for cert in extra_roots() {
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build()?;
         Ok(Proxy {
             inner: Arc::new(Inner {
                 pypi_simple: parse_url(&config.pypi_simple)?,
@@ -513,6 +518,24 @@ impl Proxy {
             set_header(&mut out, header::CONTENT_LENGTH, &n.to_string());
         }
         out
+    }
+}
+
+/// Root certificates from `SSL_CERT_FILE` (PEM bundle), if set and readable.
+fn extra_roots() -> Vec<reqwest::Certificate> {
+    let Some(path) = std::env::var_os("SSL_CERT_FILE") else {
+        return Vec::new();
+    };
+    match std::fs::read(&path).map(|pem| reqwest::Certificate::from_pem_bundle(&pem)) {
+        Ok(Ok(certs)) => certs,
+        Ok(Err(e)) => {
+            tracing::warn!(path = ?path, error = %e, "SSL_CERT_FILE is not a PEM bundle; ignored");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(path = ?path, error = %e, "cannot read SSL_CERT_FILE; ignored");
+            Vec::new()
+        }
     }
 }
 
