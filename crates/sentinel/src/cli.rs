@@ -17,6 +17,8 @@ use crate::policy::{FailMode, Policy};
 use crate::report::{self, Format};
 use crate::verdict::{Decision, Verdict};
 
+mod frontends;
+
 /// Exit code: everything allowed.
 pub const EXIT_ALLOW: u8 = 0;
 /// Exit code: something warned (default; policy `warn-exit-code` may change it).
@@ -87,6 +89,12 @@ pub enum Command {
     /// OSV advisory mirror: `db import`, `db update`, `db status`.
     #[command(subcommand)]
     Db(crate::advisory::command::DbCommand),
+    /// Serve the MCP tools to AI assistants (stdio, or streamable HTTP with --http).
+    Mcp(frontends::McpArgs),
+    /// Registry proxy for pip and npm that refuses what Sentinel blocks.
+    Proxy(frontends::ProxyArgs),
+    /// Pre-tool-use hook for coding assistants: denies installs of blocked packages.
+    Hook(frontends::HookArgs),
 }
 
 /// `sentinel check`.
@@ -297,6 +305,9 @@ fn print(s: &str) -> Result<()> {
 pub fn run(cli: Cli) -> Result<u8> {
     let g = cli.global;
     match cli.command {
+        Command::Mcp(a) => frontends::mcp(a, &g),
+        Command::Proxy(a) => frontends::proxy(a, &g),
+        Command::Hook(a) => frontends::hook(a, &g),
         Command::Check(a) => {
             let eco: Ecosystem = a
                 .ecosystem

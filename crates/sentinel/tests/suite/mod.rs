@@ -1,4 +1,5 @@
 mod support;
+mod upstream;
 
 mod advisory;
 mod advisory_cli;
@@ -7,6 +8,9 @@ mod cache;
 mod check;
 mod eval;
 mod faults;
+mod hook;
 mod live;
+mod mcp;
 mod policy;
+mod proxy;
 mod scan;
