@@ -1,0 +1,758 @@
+//! One run in a throwaway micro-VM: pack the code directory, start QEMU (jailed, every file passed
+//! as an inherited descriptor), speak the protocol over a socketpair wired to a virtio-serial port,
+//! enforce the limits, destroy the VM.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use babuino_guest::proto::{Decoder, GuestExit, Msg, Spec};
+use serde::Serialize;
+
+use super::assets::Assets;
+use super::qemu::{self, Accel, Fds, QemuArgs};
+
+/// uid the program runs as inside the guest.
+const GUEST_UID: u32 = 1000;
+/// How much of the guest console is kept for error messages.
+const CONSOLE_TAIL: usize = 8 * 1024;
+/// The code directory's mount point in the guest.
+pub const GUEST_CODE_DIR: &str = "/code";
+/// The output directory in the guest (collected when `--output` is given).
+pub const GUEST_OUTPUT_DIR: &str = "/tmp/output";
+
+/// Errors that stop a run before it has a result (the run's own failures are in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start qemu-system-x86_64: {0}; install the Debian package qemu-system-x86")]
+    NoQemu(std::io::Error),
+    #[error("packing the code directory failed: {0}")]
+    Pack(String),
+    #[error(
+        "the micro-VM did not boot within {secs} s (accel {accel}); last console lines:\n{console}"
+    )]
+    BootTimeout {
+        secs: u64,
+        accel: &'static str,
+        console: String,
+    },
+    #[error("qemu exited before the guest answered ({status}); qemu said:\n{console}")]
+    QemuDied { status: String, console: String },
+    #[error("the guest agent failed: {0}")]
+    Guest(String),
+    #[error("protocol error from the guest: {0}")]
+    Protocol(String),
+    #[error("cannot write output file {path}: {why}")]
+    Output { path: String, why: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> VmError {
+    let what = what.into();
+    move |source| VmError::Io { what, source }
+}
+
+/// Configuration of one VM run.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub assets: Assets,
+    pub accel: Accel,
+    pub accel_reason: String,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    /// Wall-clock limit of the program, counted from its start in the guest.
+    pub timeout: Duration,
+    /// Longest time from starting QEMU to the guest agent's hello.
+    pub boot_timeout: Duration,
+    /// Most bytes of stdout + stderr; past it the VM is destroyed.
+    pub output_limit: u64,
+    /// Host directory that receives the guest's `/tmp/output` tree.
+    pub output_dir: Option<PathBuf>,
+    /// Most bytes of output files copied back.
+    pub output_files_limit: u64,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct VmJob {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Host directory that becomes the guest's read-only `/code` (empty when `None`).
+    pub code_dir: Option<PathBuf>,
+}
+
+/// Which stream a chunk of the program's output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum VmExit {
+    /// The program exited with this code.
+    Code { code: i32 },
+    /// The program was killed by this signal.
+    Signal { signal: i32 },
+    /// The guest ran out of memory (the RAM limit) and its OOM killer ended the program.
+    Memory,
+    /// The time limit ended the run (the VM was destroyed).
+    Timeout,
+    /// The output limit ended the run (the VM was destroyed).
+    OutputLimit,
+}
+
+/// A refused operation inside the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Denial {
+    pub kind: String,
+    pub detail: String,
+}
+
+/// The result of a VM run.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmReport {
+    pub accel: Accel,
+    pub accel_reason: String,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    pub exit: VmExit,
+    /// Host wall time from starting QEMU to the program's first instruction (ms).
+    pub boot_ms: u64,
+    /// Guest uptime when the program started (ms).
+    pub guest_boot_ms: u64,
+    /// Host wall time the program ran (ms).
+    pub run_ms: u64,
+    /// Host wall time of the whole run, packing to VM destroyed (ms).
+    pub total_ms: u64,
+    pub denials: Vec<Denial>,
+    pub output_files: Vec<String>,
+    pub skipped_outputs: Vec<Denial>,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+}
+
+/// Runs `job` in a fresh VM and destroys it; `sink` receives the program's output live.
+pub fn run(
+    cfg: &VmConfig,
+    job: &VmJob,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<VmReport, VmError> {
+    let t0 = Instant::now();
+    if job.argv.is_empty() {
+        return Err(VmError::Unsupported("nothing to run: empty command".into()));
+    }
+    let code = pack_code(job.code_dir.as_deref())?;
+    let open_ro = |p: &Path| -> Result<OwnedFd, VmError> {
+        Ok(OwnedFd::from(
+            fs::File::open(p).map_err(io(format!("open {}", p.display())))?,
+        ))
+    };
+    let kernel = open_ro(&cfg.assets.kernel)?;
+    let initrd = open_ro(&cfg.assets.initramfs)?;
+    let rootfs = open_ro(&cfg.assets.rootfs)?;
+    let (host_end, guest_end) = UnixStream::pair().map_err(io("socketpair"))?;
+    let guest_end = OwnedFd::from(guest_end);
+    let fds = Fds {
+        kernel: kernel.as_raw_fd(),
+        initrd: initrd.as_raw_fd(),
+        rootfs: rootfs.as_raw_fd(),
+        code: code.as_raw_fd(),
+        control: guest_end.as_raw_fd(),
+    };
+    let qargs = QemuArgs {
+        accel: cfg.accel,
+        memory_mib: cfg.memory_mib,
+        vcpus: cfg.vcpus,
+        fds,
+    };
+    let mut vm = Vm::spawn(&qargs, cfg.accel)?;
+    // QEMU holds its own copies now.
+    drop((kernel, initrd, rootfs, code, guest_end));
+    let spawned = Instant::now();
+    let result = drive(cfg, job, &mut vm, host_end, sink, spawned);
+    vm.destroy();
+    if std::env::var_os("BABUINO_VM_DEBUG_CONSOLE").is_some() {
+        eprintln!("--- guest console (tail) ---\n{}\n---", vm.console_tail());
+    }
+    let mut report = result?;
+    report.total_ms = t0.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// QEMU and the thread collecting its console.
+struct Vm {
+    child: Child,
+    console: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Vm {
+    fn spawn(a: &QemuArgs, accel: Accel) -> Result<Self, VmError> {
+        let inherit = [
+            a.fds.kernel,
+            a.fds.initrd,
+            a.fds.rootfs,
+            a.fds.code,
+            a.fds.control,
+        ];
+        let jail = Jail::for_host(accel);
+        let mut cmd = Command::new(qemu::QEMU);
+        cmd.args(qemu::args(a))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system
+        // calls on values copied before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Die with babuino (even on SIGKILL): nothing outlives a run.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                    || libc::getppid() != parent
+                {
+                    return Err(std::io::Error::other("parent died"));
+                }
+                for fd in inherit {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                jail.enter()
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => VmError::NoQemu(e),
+            _ => VmError::Io {
+                what: "start qemu in its jail".into(),
+                source: e,
+            },
+        })?;
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        let outs: Vec<Box<dyn Read + Send>> = [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for mut r in outs {
+            let console = Arc::clone(&console);
+            readers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut c) = console.lock() {
+                        c.extend_from_slice(&buf[..n]);
+                        if c.len() > 2 * CONSOLE_TAIL {
+                            let cut = c.len() - CONSOLE_TAIL;
+                            c.drain(..cut);
+                        }
+                    }
+                }
+            }));
+        }
+        Ok(Vm {
+            child,
+            console,
+            readers,
+        })
+    }
+
+    fn console_tail(&self) -> String {
+        let c = self.console.lock().map(|c| c.clone()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&c).replace('\r', "");
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(st)) => Some(st.to_string()),
+            _ => None,
+        }
+    }
+
+    fn destroy(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+/// The namespaces and identity QEMU runs with: its own network (empty: it needs none), IPC and
+/// UTS namespaces; as root it also drops to `nobody` (keeping the group of /dev/kvm for KVM).
+#[derive(Debug, Clone, Copy)]
+struct Jail {
+    root: bool,
+    kvm_gid: Option<libc::gid_t>,
+}
+
+impl Jail {
+    fn for_host(accel: Accel) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let root = nix::unistd::geteuid().is_root();
+        let kvm_gid = match accel {
+            Accel::Kvm => fs::metadata("/dev/kvm").ok().map(|m| m.gid()),
+            Accel::Tcg => None,
+        };
+        Jail { root, kvm_gid }
+    }
+
+    /// Runs in the forked child (async-signal-safe calls only).
+    fn enter(&self) -> std::io::Result<()> {
+        let err = || Err(std::io::Error::last_os_error());
+        let mut flags = libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        if !self.root {
+            flags |= libc::CLONE_NEWUSER;
+        }
+        // SAFETY: unshare/setgroups/setgid/setuid take plain values or a pointer to a local array.
+        unsafe {
+            if libc::unshare(flags) != 0 {
+                return err();
+            }
+            if self.root {
+                const NOBODY: libc::uid_t = 65534;
+                let groups: [libc::gid_t; 1] = [self.kvm_gid.unwrap_or(NOBODY)];
+                if libc::setgroups(1, groups.as_ptr()) != 0
+                    || libc::setgid(NOBODY) != 0
+                    || libc::setuid(NOBODY) != 0
+                {
+                    return err();
+                }
+            }
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return err();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Packs the code directory into a read-only squashfs image and returns an open descriptor to
+/// it; the file itself is deleted at once, so nothing is left on disk whatever happens next.
+fn pack_code(dir: Option<&Path>) -> Result<OwnedFd, VmError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("babuino-vm-")
+        .tempdir()
+        .map_err(io("create temp dir"))?;
+    let src = match dir {
+        Some(d) => {
+            let md = fs::metadata(d).map_err(|e| VmError::Pack(format!("{}: {e}", d.display())))?;
+            if !md.is_dir() {
+                return Err(VmError::Pack(format!("{} is not a directory", d.display())));
+            }
+            d.to_path_buf()
+        }
+        None => {
+            let empty = tmp.path().join("empty");
+            fs::create_dir(&empty).map_err(io("create empty code dir"))?;
+            empty
+        }
+    };
+    let image = tmp.path().join("code.sqfs");
+    let out = Command::new("mksquashfs")
+        .arg(&src)
+        .arg(&image)
+        .args([
+            "-comp",
+            "lz4",
+            "-noappend",
+            "-quiet",
+            "-no-progress",
+            "-all-root",
+            "-no-xattrs",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            VmError::Pack(format!(
+                "run mksquashfs (Debian package squashfs-tools): {e}"
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(VmError::Pack(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    let f = fs::File::open(&image).map_err(io("open code image"))?;
+    drop(tmp);
+    Ok(OwnedFd::from(f))
+}
+
+fn drive(
+    cfg: &VmConfig,
+    job: &VmJob,
+    vm: &mut Vm,
+    mut sock: UnixStream,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+    spawned: Instant,
+) -> Result<VmReport, VmError> {
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .map_err(io("socket timeout"))?;
+    let mut dec = Decoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut report = VmReport {
+        accel: cfg.accel,
+        accel_reason: cfg.accel_reason.clone(),
+        memory_mib: cfg.memory_mib,
+        vcpus: cfg.vcpus,
+        exit: VmExit::Code { code: 0 },
+        boot_ms: 0,
+        guest_boot_ms: 0,
+        run_ms: 0,
+        total_ms: 0,
+        denials: Vec::new(),
+        output_files: Vec::new(),
+        skipped_outputs: Vec::new(),
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+    };
+    let mut hello = false;
+    let mut started: Option<Instant> = None;
+    let mut exit: Option<VmExit> = None;
+    let mut writer = cfg.output_dir.as_ref().map(|d| OutputWriter::new(d));
+    loop {
+        // Deadlines first: they hold even if the guest floods the channel.
+        if !hello && spawned.elapsed() > cfg.boot_timeout {
+            return Err(VmError::BootTimeout {
+                secs: cfg.boot_timeout.as_secs(),
+                accel: cfg.accel.name(),
+                console: vm.console_tail(),
+            });
+        }
+        if let Some(s) = started
+            && exit.is_none()
+            && s.elapsed() > cfg.timeout
+        {
+            report.run_ms = s.elapsed().as_millis() as u64;
+            report.exit = VmExit::Timeout;
+            return Ok(report);
+        }
+        match dec.next_msg() {
+            Err(e) => return Err(VmError::Protocol(e.to_string())),
+            Ok(Some(msg)) => {
+                match msg {
+                    Msg::Hello { .. } => {
+                        hello = true;
+                        let spec = Spec {
+                            argv: job.argv.clone(),
+                            env: job.env.clone(),
+                            cwd: GUEST_CODE_DIR.into(),
+                            output_dir: cfg
+                                .output_dir
+                                .as_ref()
+                                .map(|_| GUEST_OUTPUT_DIR.to_string()),
+                            network: false,
+                            output_files_limit: cfg.output_files_limit,
+                            uid: GUEST_UID,
+                        };
+                        sock.write_all(&Msg::Spec(spec).encode())
+                            .map_err(io("send run spec"))?;
+                    }
+                    Msg::Started { uptime_ms } => {
+                        report.boot_ms = spawned.elapsed().as_millis() as u64;
+                        report.guest_boot_ms = uptime_ms;
+                        started = Some(Instant::now());
+                    }
+                    Msg::Stdout(b) | Msg::Stderr(b)
+                        if report.stdout_bytes + report.stderr_bytes >= cfg.output_limit =>
+                    {
+                        let _ = b;
+                    }
+                    Msg::Stdout(b) => {
+                        report.stdout_bytes += b.len() as u64;
+                        let keep = clip(
+                            &b,
+                            report.stdout_bytes + report.stderr_bytes,
+                            cfg.output_limit,
+                        );
+                        sink(Stream::Stdout, keep);
+                        if report.stdout_bytes + report.stderr_bytes > cfg.output_limit {
+                            report.exit = VmExit::OutputLimit;
+                            report.run_ms =
+                                started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
+                            return Ok(report);
+                        }
+                    }
+                    Msg::Stderr(b) => {
+                        report.stderr_bytes += b.len() as u64;
+                        let keep = clip(
+                            &b,
+                            report.stdout_bytes + report.stderr_bytes,
+                            cfg.output_limit,
+                        );
+                        sink(Stream::Stderr, keep);
+                        if report.stdout_bytes + report.stderr_bytes > cfg.output_limit {
+                            report.exit = VmExit::OutputLimit;
+                            report.run_ms =
+                                started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
+                            return Ok(report);
+                        }
+                    }
+                    Msg::Denial { kind, detail } => {
+                        if report.denials.len() < 1000 {
+                            report.denials.push(Denial { kind, detail });
+                        }
+                    }
+                    Msg::Exit(e) => {
+                        report.run_ms =
+                            started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
+                        exit = Some(match e {
+                            GuestExit::Code(code) => VmExit::Code { code },
+                            GuestExit::Signal(signal) => VmExit::Signal { signal },
+                            GuestExit::OutOfMemory => VmExit::Memory,
+                        });
+                    }
+                    Msg::Dir { path } => {
+                        if let Some(w) = writer.as_mut() {
+                            w.dir(&path)?;
+                        }
+                    }
+                    Msg::File {
+                        path,
+                        mode,
+                        offset,
+                        data,
+                    } => {
+                        if let Some(w) = writer.as_mut()
+                            && w.file(&path, mode, offset, &data)?
+                        {
+                            report.output_files.push(path);
+                        }
+                    }
+                    Msg::Skipped { path, reason } => report.skipped_outputs.push(Denial {
+                        kind: path,
+                        detail: reason,
+                    }),
+                    Msg::Log(text) => {
+                        if exit.is_none() && started.is_none() {
+                            return Err(VmError::Guest(text));
+                        }
+                        report.denials.push(Denial {
+                            kind: "agent".into(),
+                            detail: text,
+                        });
+                    }
+                    Msg::Done => {
+                        let Some(e) = exit else {
+                            return Err(VmError::Protocol(
+                                "guest finished without an exit status".into(),
+                            ));
+                        };
+                        report.exit = e;
+                        return Ok(report);
+                    }
+                    Msg::Spec(_) => return Err(VmError::Protocol("guest sent a run spec".into())),
+                }
+                continue;
+            }
+            Ok(None) => {}
+        }
+        match sock.read(&mut buf) {
+            Ok(0) => {
+                // QEMU closed the channel: it has exited (guest reboot, crash or kill).
+                std::thread::sleep(Duration::from_millis(50));
+                let status = vm.exited().unwrap_or_else(|| "channel closed".into());
+                return Err(VmError::QemuDied {
+                    status,
+                    console: vm.console_tail(),
+                });
+            }
+            Ok(n) => dec.push(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if let Some(status) = vm.exited() {
+                    return Err(VmError::QemuDied {
+                        status,
+                        console: vm.console_tail(),
+                    });
+                }
+            }
+            Err(e) => {
+                return Err(VmError::Io {
+                    what: "read from guest".into(),
+                    source: e,
+                });
+            }
+        }
+    }
+}
+
+/// The part of the last chunk that fits under the limit (`total` includes the chunk).
+fn clip(b: &[u8], total: u64, limit: u64) -> &[u8] {
+    if total <= limit {
+        return b;
+    }
+    let over = (total - limit) as usize;
+    &b[..b.len().saturating_sub(over)]
+}
+
+/// Writes the guest's output tree under a host directory: relative paths only, no `..`, never
+/// through a symbolic link, regular files and directories only.
+struct OutputWriter {
+    root: PathBuf,
+    open: Option<(String, fs::File)>,
+}
+
+impl OutputWriter {
+    fn new(root: &Path) -> Self {
+        OutputWriter {
+            root: root.to_path_buf(),
+            open: None,
+        }
+    }
+
+    fn resolve(&self, rel: &str) -> Result<PathBuf, VmError> {
+        let bad = |why: &str| VmError::Output {
+            path: rel.to_string(),
+            why: why.to_string(),
+        };
+        let p = Path::new(rel);
+        if rel.is_empty() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(bad("not a plain relative path"));
+        }
+        // Every existing ancestor inside the root must be a real directory.
+        let mut cur = self.root.clone();
+        for c in p.parent().into_iter().flat_map(|p| p.components()) {
+            cur.push(c);
+            match fs::symlink_metadata(&cur) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(bad("a parent is not a directory")),
+                Err(_) => return Err(bad("parent directory was not sent")),
+            }
+        }
+        Ok(self.root.join(p))
+    }
+
+    fn dir(&mut self, rel: &str) -> Result<(), VmError> {
+        fs::create_dir_all(&self.root).map_err(|e| VmError::Output {
+            path: self.root.display().to_string(),
+            why: e.to_string(),
+        })?;
+        let p = self.resolve(rel)?;
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(VmError::Output {
+                path: rel.into(),
+                why: "exists and is not a directory".into(),
+            }),
+            Err(_) => fs::create_dir(&p).map_err(|e| VmError::Output {
+                path: rel.into(),
+                why: e.to_string(),
+            }),
+        }
+    }
+
+    /// Returns true when this chunk starts a new file.
+    fn file(&mut self, rel: &str, mode: u32, offset: u64, data: &[u8]) -> Result<bool, VmError> {
+        let err = |e: std::io::Error| VmError::Output {
+            path: rel.to_string(),
+            why: e.to_string(),
+        };
+        let new = offset == 0;
+        if new {
+            fs::create_dir_all(&self.root).map_err(err)?;
+            let p = self.resolve(rel)?;
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(mode & 0o755)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&p)
+                .map_err(err)?;
+            self.open = Some((rel.to_string(), f));
+        }
+        match self.open.as_mut() {
+            Some((name, f)) if name == rel => f.write_all(data).map_err(err)?,
+            _ => {
+                return Err(VmError::Protocol(format!(
+                    "file chunk for {rel} out of order"
+                )));
+            }
+        }
+        Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_writer_refuses_escapes_and_links() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let mut w = OutputWriter::new(d.path());
+        for bad in ["../x", "/etc/passwd", "a/../../x", ""] {
+            assert!(w.file(bad, 0o644, 0, b"x").is_err(), "{bad}");
+        }
+        // A link planted in the output root (not by us) is never followed.
+        std::os::unix::fs::symlink(outside.path(), d.path().join("link")).unwrap();
+        assert!(w.file("link/x", 0o644, 0, b"x").is_err());
+        std::os::unix::fs::symlink(outside.path().join("f"), d.path().join("f")).unwrap();
+        assert!(w.file("f", 0o644, 0, b"x").is_err());
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+        // The normal case, in chunks.
+        w.dir("sub").unwrap();
+        assert!(w.file("sub/r.txt", 0o644, 0, b"ab").unwrap());
+        assert!(!w.file("sub/r.txt", 0o644, 2, b"cd").unwrap());
+        assert_eq!(fs::read(d.path().join("sub/r.txt")).unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn setuid_bits_are_dropped_from_outputs() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let mut w = OutputWriter::new(d.path());
+        w.file("s", 0o4777, 0, b"x").unwrap();
+        let mode = fs::metadata(d.path().join("s"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7000, 0);
+    }
+
+    #[test]
+    fn clip_keeps_only_what_fits() {
+        assert_eq!(clip(b"abcdef", 10, 20), b"abcdef");
+        assert_eq!(clip(b"abcdef", 22, 20), b"abcd");
+    }
+}
