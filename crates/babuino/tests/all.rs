@@ -1,0 +1,2 @@
+//! Integration tests of babuino: one binary, one module per topic under `suite/`.
+mod suite;

