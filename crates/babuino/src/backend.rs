@@ -76,3 +76,23 @@ pub trait Backend {
     /// this returns, whatever the outcome.
     fn run(&self, spec: &RunSpec, sink: &mut dyn OutputSink) -> Result<RunReport, BackendError>;
 }
+
+/// The backend for `kind` (`Auto` picks the strongest one available here).
+pub fn backend_for(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
+    let native = || -> Result<Box<dyn Backend>, BackendError> {
+        let b = crate::native::NativeBackend {
+            proxy_options: crate::egress::ProxyOptions::from_env()
+                .map_err(|e| BackendError::Setup(e.to_string()))?,
+        };
+        b.available()
+            .map_err(|why| BackendError::Unavailable(BackendKind::Native, why))?;
+        Ok(Box::new(b))
+    };
+    match kind {
+        BackendKind::Native | BackendKind::Auto => native(),
+        other => Err(BackendError::Unavailable(
+            other,
+            "not built into this babuino yet".to_string(),
+        )),
+    }
+}

@@ -11,7 +11,10 @@
 //! use the micro-VM backend for that).
 
 pub mod backend;
+pub mod cgroup;
 pub mod cli;
 pub mod egress;
+pub mod native;
 pub mod report;
 pub mod spec;
+mod sys;
