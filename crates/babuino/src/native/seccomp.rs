@@ -141,6 +141,10 @@ pub fn notify_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, FilterError> {
     for nr in WATCHED_ALWAYS {
         m.insert(*nr, vec![]);
     }
+    // Watched: network attempts (reported; the empty network namespace and Landlock refuse).
+    m.insert(libc::SYS_connect, vec![]);
+    m.insert(libc::SYS_sendto, vec![cond(4, SeccompCmpOp::Ne, 0)?]);
+    // (sendmsg is not watched: the program's own start-up hands the listener over with it.)
     Ok(m)
 }
 
@@ -158,7 +162,75 @@ const WATCHED_ALWAYS: &[i64] = &[
 ];
 
 fn is_watched(nr: i64) -> bool {
-    nr == libc::SYS_open || nr == libc::SYS_openat || WATCHED_ALWAYS.contains(&nr)
+    nr == libc::SYS_open || nr == libc::SYS_openat || WATCHED_ALWAYS.contains(&nr) || is_net(nr)
+}
+
+fn is_net(nr: i64) -> bool {
+    [
+        libc::SYS_connect,
+        libc::SYS_sendto,
+        libc::SYS_sendmsg,
+        libc::SYS_sendmmsg,
+    ]
+    .contains(&nr)
+}
+
+fn read_mem(pid: u32, addr: u64, len: usize) -> Option<Vec<u8>> {
+    if addr == 0 || len == 0 || len > 4096 {
+        return None;
+    }
+    let f = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut buf = vec![0u8; len];
+    let n = f.read_at(&mut buf, addr).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// The destination of a socket address when it is outside the sandbox (not loopback, not a
+/// Unix socket): `1.2.3.4:443`, `[2001:db8::1]:53`.
+pub fn outside_destination(sa: &[u8]) -> Option<String> {
+    let family = u16::from_ne_bytes([*sa.first()?, *sa.get(1)?]) as i32;
+    let port = u16::from_be_bytes([*sa.get(2)?, *sa.get(3)?]);
+    match family {
+        libc::AF_INET => {
+            let ip = std::net::Ipv4Addr::new(*sa.get(4)?, *sa.get(5)?, *sa.get(6)?, *sa.get(7)?);
+            (!ip.is_loopback()).then(|| format!("{ip}:{port}"))
+        }
+        libc::AF_INET6 => {
+            let b: [u8; 16] = sa.get(8..24)?.try_into().ok()?;
+            let ip = std::net::Ipv6Addr::from(b);
+            let lo = ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v| v.is_loopback());
+            (!lo).then(|| format!("[{ip}]:{port}"))
+        }
+        _ => None,
+    }
+}
+
+fn judge_net(n: &sys::Notification) -> Verdict {
+    let a = &n.args;
+    let (addr, len, verb) = if n.nr as i64 == libc::SYS_connect {
+        (a[1], a[2] as usize, "connect")
+    } else if n.nr as i64 == libc::SYS_sendto {
+        (a[4], a[5] as usize, "send")
+    } else {
+        // sendmsg: struct msghdr starts with msg_name, msg_namelen.
+        let ptr = a[1];
+        let Some(h) = read_mem(n.pid, ptr, 16) else {
+            return Verdict::Continue;
+        };
+        let name = u64::from_ne_bytes(h[0..8].try_into().unwrap_or([0; 8]));
+        let namelen = u32::from_ne_bytes(h[8..12].try_into().unwrap_or([0; 4])) as usize;
+        (name, namelen, "send")
+    };
+    let Some(sa) = read_mem(n.pid, addr, len.min(128)) else {
+        return Verdict::Continue;
+    };
+    match outside_destination(&sa) {
+        Some(dest) => Verdict::ReportNet(format!(
+            "{verb} {dest} (no network in the sandbox; only allow-listed hosts through the proxy)"
+        )),
+        None => Verdict::Continue,
+    }
 }
 
 /// Name of a denied call for events.
@@ -256,6 +328,8 @@ pub enum Verdict {
     Deny(String),
     /// A write to a place that is not writable: let the kernel refuse it, report.
     ReportWrite(String),
+    /// A network attempt to the outside: let the kernel refuse it, report.
+    ReportNet(String),
     /// Nothing to report.
     Continue,
 }
@@ -320,6 +394,9 @@ pub fn judge(n: &sys::Notification) -> Verdict {
     let nr = n.nr as i64;
     if !is_watched(nr) {
         return Verdict::Deny(denied_name(nr, &n.args));
+    }
+    if is_net(nr) {
+        return judge_net(n);
     }
     let a = &n.args;
     let (verb, dirfd, ptr, ptr2) = match nr {
@@ -390,6 +467,12 @@ pub fn supervise(listener: RawFd, mut report: impl FnMut(crate::report::EventKin
                     report(EventKind::DeniedWrite, detail);
                 }
             }
+            Verdict::ReportNet(detail) => {
+                let _ = sys::notif_respond(listener, n.id, None);
+                if valid {
+                    report(EventKind::BlockedConnect, detail);
+                }
+            }
             Verdict::Continue => {
                 let _ = sys::notif_respond(listener, n.id, None);
             }
@@ -407,6 +490,32 @@ mod tests {
         assert!(p.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));
         assert!(!p.iter().any(|i| i.k == (libc::SECCOMP_RET_TRACE | MARKER)));
         assert!(!clone3_program().unwrap().is_empty());
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let mut v4 = vec![0u8; 16];
+        v4[0..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        v4[2..4].copy_from_slice(&443u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[1, 1, 1, 1]);
+        assert_eq!(outside_destination(&v4).as_deref(), Some("1.1.1.1:443"));
+        v4[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        assert_eq!(outside_destination(&v4), None);
+        let mut v6 = vec![0u8; 28];
+        v6[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        v6[2..4].copy_from_slice(&53u16.to_be_bytes());
+        v6[8..24].copy_from_slice(
+            &"2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        assert_eq!(
+            outside_destination(&v6).as_deref(),
+            Some("[2001:db8::1]:53")
+        );
+        let unix = (libc::AF_UNIX as u16).to_ne_bytes();
+        assert_eq!(outside_destination(&unix), None);
     }
 
     #[test]
