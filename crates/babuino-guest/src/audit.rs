@@ -82,6 +82,10 @@ const SYSCALLS: &[(u32, &str)] = &[
     (323, "userfaultfd"),
 ];
 
+/// fork/clone failing with EAGAIN: the process limit (RLIMIT_NPROC) was hit.
+const FORKS: &[(u32, &str)] = &[(56, "clone"), (57, "fork"), (58, "vfork"), (435, "clone3")];
+const EAGAIN: i32 = 11;
+
 const ERRNOS: &[(i32, &str)] = &[
     (1, "EPERM"),
     (13, "EACCES"),
@@ -106,6 +110,8 @@ struct Event {
     syscall: Option<u32>,
     exit: Option<i32>,
     uid: Option<u32>,
+    /// Syscall arguments a1 and a2 (open flags live there).
+    args: [u64; 2],
     comm: String,
     cwd: String,
     paths: Vec<(String, bool)>,
@@ -174,11 +180,18 @@ impl Auditor {
             AUDIT_SET,
             &u32s(&[mask, 1, 0, std::process::id(), 0, 8192, 0, 0]),
         )?;
-        let mut sysmask = [0u32; 64];
-        for (nr, _) in SYSCALLS {
-            sysmask[(*nr / 32) as usize] |= 1 << (nr % 32);
-        }
-        for (errno, _) in ERRNOS {
+        let mask_of = |calls: &[(u32, &str)]| {
+            let mut m = [0u32; 64];
+            for (nr, _) in calls {
+                m[(*nr / 32) as usize] |= 1 << (nr % 32);
+            }
+            m
+        };
+        let rules = ERRNOS
+            .iter()
+            .map(|(e, _)| (*e, mask_of(SYSCALLS)))
+            .chain([(EAGAIN, mask_of(FORKS))]);
+        for (errno, sysmask) in rules {
             // struct audit_rule_data: flags, action, field_count, mask[64], fields[64], values[64],
             // fieldflags[64], buflen, buf[].
             let mut fields = [0u32; 64];
@@ -278,6 +291,11 @@ impl Auditor {
                 ev.syscall = field(text, "syscall").and_then(|v| v.parse().ok());
                 ev.exit = field(text, "exit").and_then(|v| v.parse().ok());
                 ev.uid = field(text, "uid").and_then(|v| v.parse().ok());
+                for (i, k) in ["a1", "a2"].into_iter().enumerate() {
+                    ev.args[i] = field(text, k)
+                        .and_then(|v| u64::from_str_radix(v, 16).ok())
+                        .unwrap_or(0);
+                }
                 ev.comm = field(text, "comm").map(unquote).unwrap_or_default();
             }
             AUDIT_CWD => ev.cwd = field(text, "cwd").map(unquote).unwrap_or_default(),
@@ -329,7 +347,9 @@ fn unquote(v: &str) -> String {
         .map(|i| u8::from_str_radix(v.get(2 * i..2 * i + 2)?, 16).ok())
         .collect();
     match bytes {
-        Some(b) if v.len().is_multiple_of(2) && !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
+        Some(b) if v.len().is_multiple_of(2) && !b.is_empty() => {
+            String::from_utf8_lossy(&b).into_owned()
+        }
         _ => v.to_string(),
     }
 }
@@ -362,21 +382,49 @@ fn describe(ev: &Event, uid: u32) -> Option<(String, String)> {
     let nr = ev.syscall?;
     let name = SYSCALLS
         .iter()
+        .chain(FORKS)
         .find(|(n, _)| *n == nr)
         .map(|(_, s)| *s)
         .unwrap_or("syscall");
     let errno = ev.exit.map(|e| -e)?;
     // Only refusals the rules asked for (records of other syscalls, e.g. audit's own
     // configuration changes, are not denials).
-    let err = ERRNOS.iter().find(|(n, _)| *n == errno).map(|(_, s)| *s)?;
     if ev.uid != Some(uid) {
         return None;
     }
+    if errno == EAGAIN && FORKS.iter().any(|(n, _)| *n == nr) {
+        let who = if ev.comm.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", ev.comm)
+        };
+        return Some((
+            "pids".into(),
+            format!("{name} refused (EAGAIN): process limit reached{who}"),
+        ));
+    }
+    let err = ERRNOS.iter().find(|(n, _)| *n == errno).map(|(_, s)| *s)?;
+    // Opens are reads unless they ask for write access, creation or truncation; everything else
+    // on files changes them. A refusal with EROFS is always a write.
+    let open_flags = match name {
+        "open" => Some(ev.args[0]),
+        "openat" => Some(ev.args[1]),
+        _ => None,
+    };
+    let writes = |f: u64| f & 3 != 0 || f & (0o100 | 0o1000) != 0;
     let kind = match name {
         "connect" | "sendto" | "sendmsg" => "network",
         "execve" | "execveat" => "exec",
-        n if n.contains("open")
-            || n.contains("mkdir")
+        _ if errno == 30 => "write",
+        "open" | "openat" => {
+            if open_flags.is_some_and(writes) {
+                "write"
+            } else {
+                "read"
+            }
+        }
+        "openat2" => "read",
+        n if n.contains("mkdir")
             || n.contains("unlink")
             || n.contains("rename")
             || n.contains("link")
@@ -388,7 +436,7 @@ fn describe(ev: &Event, uid: u32) -> Option<(String, String)> {
             || n == "truncate"
             || n == "utimensat" =>
         {
-            "file"
+            "write"
         }
         _ => "syscall",
     };
@@ -444,9 +492,10 @@ mod tests {
             cwd: "/code".into(),
             paths: vec![("/etc/".into(), true), ("passwd".into(), false)],
             sockaddr: None,
+            args: [0, 0o1101],
         };
         let (kind, detail) = describe(&ev, 1000).unwrap();
-        assert_eq!(kind, "file");
+        assert_eq!(kind, "write");
         assert_eq!(detail, "openat /code/passwd refused (EROFS) by sh");
         // Another uid (the agent) or an errno the rules do not ask for is not a denial.
         assert!(describe(&ev, 1001).is_none());

@@ -202,12 +202,21 @@ fn run(port_slot: &mut Option<File>) -> Result<(), String> {
     mount(&root_dev, NEWROOT, "squashfs", ro, "")?;
     mount(&code_dev, &format!("{NEWROOT}/code"), "squashfs", ro, "")?;
     let rw = libc::MS_NODEV | libc::MS_NOSUID;
+    let size = spec.tmp_bytes.max(1 << 20);
     mount(
         "tmpfs",
         &format!("{NEWROOT}/tmp"),
         "tmpfs",
         rw,
-        "mode=1777,size=50%",
+        &format!("mode=1777,size={size}"),
+    )?;
+    // /out: the writable directory whose files `--output` copies back (as in every backend).
+    mount(
+        "tmpfs",
+        &format!("{NEWROOT}/out"),
+        "tmpfs",
+        rw,
+        &format!("mode=0755,uid={0},gid={0},size={size}", spec.uid),
     )?;
     mount(
         "tmpfs",
@@ -224,19 +233,22 @@ fn run(port_slot: &mut Option<File>) -> Result<(), String> {
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         "hidepid=2",
     )?;
-    if spec.network {
-        net::up().map_err(|e| format!("network setup: {e}"))?;
-    }
-    let out_dir = match &spec.output_dir {
-        Some(d) => {
-            let host_path = format!("{NEWROOT}/{}", d.trim_start_matches('/'));
-            fs::create_dir_all(&host_path).map_err(|e| format!("create output dir {d}: {e}"))?;
-            std::os::unix::fs::chown(&host_path, Some(spec.uid), Some(spec.uid))
-                .map_err(|e| format!("chown output dir {d}: {e}"))?;
-            Some(PathBuf::from(host_path))
+    // The proxy relay listens on the guest's loopback; there is no other interface.
+    let proxy = match spec.proxy_port {
+        Some(port) => {
+            net::lo_up().map_err(|e| format!("loopback setup: {e}"))?;
+            let l = std::net::TcpListener::bind(("127.0.0.1", port))
+                .map_err(|e| format!("proxy relay on 127.0.0.1:{port}: {e}"))?;
+            l.set_nonblocking(true)
+                .map_err(|e| format!("proxy relay: {e}"))?;
+            Some(l)
         }
         None => None,
     };
+    let out_dir = spec
+        .output_dir
+        .as_ref()
+        .map(|d| PathBuf::from(format!("{NEWROOT}/{}", d.trim_start_matches('/'))));
 
     // Denials: the kernel's audit subsystem reports the program's refused syscalls to us.
     let auditor = match audit::Auditor::start(spec.uid) {
@@ -250,7 +262,7 @@ fn run(port_slot: &mut Option<File>) -> Result<(), String> {
         }
     };
 
-    let exit = run_program(&spec, &mut out, auditor.as_ref())?;
+    let exit = run_program(&spec, &port, &mut out, auditor.as_ref(), proxy)?;
     if let Some(a) = &auditor {
         for (kind, detail) in a.drain(Duration::from_millis(50)) {
             send(&mut out, &Msg::Denial { kind, detail })?;
@@ -338,10 +350,19 @@ fn oom_kills() -> u64 {
         .unwrap_or(0)
 }
 
+/// One connection of the program to the proxy relay.
+struct Conn {
+    stream: std::net::TcpStream,
+    /// Still reading from the program (no EOF yet).
+    reading: bool,
+}
+
 fn run_program(
     spec: &Spec,
+    port_in: &File,
     out: &mut File,
     auditor: Option<&audit::Auditor>,
+    proxy: Option<std::net::TcpListener>,
 ) -> Result<GuestExit, String> {
     let Some((prog, args)) = spec.argv.split_first() else {
         return Err("empty command".into());
@@ -352,6 +373,7 @@ fn run_program(
     let _ = fs::write("/proc/self/oom_score_adj", "-1000");
     let ooms_before = oom_kills();
     let uid = spec.uid;
+    let nproc = spec.pids.max(1) as libc::rlim_t;
     let cwd = cstr(&spec.cwd)?;
     let newroot = cstr(NEWROOT)?;
     let mut cmd = Command::new(prog);
@@ -380,6 +402,15 @@ fn run_program(
                 libc::write(fd, adj.as_ptr().cast(), adj.len());
                 libc::close(fd);
             }
+            // The program's uid owns nothing else in the guest, so RLIMIT_NPROC of that uid is
+            // exactly the process and thread limit of the run.
+            let lim = libc::rlimit {
+                rlim_cur: nproc,
+                rlim_max: nproc,
+            };
+            if libc::setrlimit(libc::RLIMIT_NPROC, &lim) != 0 {
+                return fail();
+            }
             if libc::setgroups(0, std::ptr::null()) != 0
                 || libc::setgid(uid) != 0
                 || libc::setuid(uid) != 0
@@ -403,7 +434,12 @@ fn run_program(
         Err(e) => {
             let msg = format!("babuino: cannot run {prog}: {e}\n");
             send(out, &Msg::Stderr(msg.into_bytes()))?;
-            return Ok(GuestExit::Code(127));
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            return Ok(GuestExit::Code(code));
         }
     };
     let pid = child.id() as libc::pid_t;
@@ -412,6 +448,9 @@ fn run_program(
     };
     let mut streams: Vec<(OwnedFd, bool)> =
         vec![(OwnedFd::from(so), true), (OwnedFd::from(se), false)];
+    let mut conns: std::collections::BTreeMap<u32, Conn> = Default::default();
+    let mut next_id = 1u32;
+    let mut from_host = babuino_guest::proto::Decoder::new();
     let mut status: Option<i32> = None;
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -435,17 +474,23 @@ fn run_program(
                 send(out, &Msg::Denial { kind, detail })?;
             }
         }
-        if streams.is_empty() {
-            if status.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
+        if streams.is_empty() && status.is_some() {
+            break;
         }
+        // Poll set: output pipes, then the relay listener, the host channel and connections.
         let mut fds: Vec<libc::pollfd> = streams
             .iter()
-            .map(|(fd, _)| libc::pollfd {
-                fd: fd.as_raw_fd(),
+            .map(|(fd, _)| fd.as_raw_fd())
+            .chain(proxy.iter().map(|l| l.as_raw_fd()))
+            .chain(proxy.iter().map(|_| port_in.as_raw_fd()))
+            .chain(
+                conns
+                    .values()
+                    .filter(|c| c.reading)
+                    .map(|c| c.stream.as_raw_fd()),
+            )
+            .map(|fd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
             })
@@ -456,7 +501,7 @@ fn run_program(
             continue;
         }
         let mut closed = Vec::new();
-        for (i, p) in fds.iter().enumerate() {
+        for (i, p) in fds.iter().enumerate().take(streams.len()) {
             if p.revents == 0 {
                 continue;
             }
@@ -474,8 +519,24 @@ fn run_program(
             };
             send(out, &msg)?;
         }
+        let ready: Vec<(i32, i16)> = fds[streams.len()..]
+            .iter()
+            .map(|p| (p.fd, p.revents))
+            .collect();
         for i in closed.into_iter().rev() {
             streams.remove(i);
+        }
+        if let Some(l) = &proxy {
+            relay(
+                l,
+                port_in,
+                out,
+                &ready,
+                &mut conns,
+                &mut next_id,
+                &mut from_host,
+                &mut buf,
+            )?;
         }
     }
     let st = status.unwrap_or(0);
@@ -490,6 +551,85 @@ fn run_program(
         }
     };
     Ok(exit)
+}
+
+/// One step of the proxy relay: new connections, bytes from the program, bytes from the host.
+#[allow(clippy::too_many_arguments)]
+fn relay(
+    listener: &std::net::TcpListener,
+    mut port_in: &File,
+    out: &mut File,
+    ready: &[(i32, i16)],
+    conns: &mut std::collections::BTreeMap<u32, Conn>,
+    next_id: &mut u32,
+    from_host: &mut babuino_guest::proto::Decoder,
+    buf: &mut [u8],
+) -> Result<(), String> {
+    let is_ready = |fd: i32| ready.iter().any(|(f, r)| *f == fd && *r != 0);
+    if is_ready(listener.as_raw_fd()) {
+        while let Ok((s, _)) = listener.accept() {
+            let _ = s.set_nonblocking(false);
+            let id = *next_id;
+            *next_id += 1;
+            send(out, &Msg::ConnOpen { id })?;
+            conns.insert(
+                id,
+                Conn {
+                    stream: s,
+                    reading: true,
+                },
+            );
+        }
+    }
+    let ids: Vec<u32> = conns.keys().copied().collect();
+    for id in ids {
+        let Some(c) = conns.get_mut(&id) else {
+            continue;
+        };
+        if !c.reading || !is_ready(c.stream.as_raw_fd()) {
+            continue;
+        }
+        match c.stream.read(buf) {
+            Ok(0) | Err(_) => {
+                c.reading = false;
+                send(out, &Msg::ConnClose { id })?;
+            }
+            Ok(n) => send(
+                out,
+                &Msg::ConnData {
+                    id,
+                    data: buf[..n].to_vec(),
+                },
+            )?,
+        }
+    }
+    if is_ready(port_in.as_raw_fd()) {
+        let n = port_in
+            .read(buf)
+            .map_err(|e| format!("read from host: {e}"))?;
+        from_host.push(&buf[..n]);
+        while let Some(m) = from_host
+            .next_msg()
+            .map_err(|e| format!("bad message from host: {e}"))?
+        {
+            match m {
+                Msg::ConnData { id, data } => {
+                    if let Some(c) = conns.get_mut(&id)
+                        && c.stream.write_all(&data).is_err()
+                    {
+                        conns.remove(&id);
+                    }
+                }
+                Msg::ConnClose { id } => {
+                    if let Some(c) = conns.remove(&id) {
+                        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+                    }
+                }
+                other => return Err(format!("unexpected message from host: {other:?}")),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sends the regular files and directories under `dir` (never following links; devices, fifos and
@@ -606,11 +746,9 @@ impl NoFollow for fs::OpenOptions {
     }
 }
 
-/// The guest side of QEMU user networking: 10.0.2.15/24 on eth0 (QEMU's fixed layout); only the
-/// host's egress proxy forward is reachable (QEMU runs the netdev with `restrict=on`).
+/// Loopback only: the VM has no NIC; the program reaches the host's egress proxy through the relay
+/// on 127.0.0.1, which forwards over the control channel.
 mod net {
-    use std::time::Duration;
-
     fn ifreq(name: &str) -> libc::ifreq {
         // SAFETY: ifreq is plain old data; all-zero is a valid value.
         let mut r: libc::ifreq = unsafe { std::mem::zeroed() };
@@ -618,19 +756,6 @@ mod net {
             r.ifr_name[i] = b as libc::c_char;
         }
         r
-    }
-
-    fn sockaddr(ip: [u8; 4]) -> libc::sockaddr {
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes(ip),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: sockaddr_in and sockaddr have the same size; this is the documented cast.
-        unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
     }
 
     fn ioctl(
@@ -654,27 +779,13 @@ mod net {
         ioctl(fd, libc::SIOCSIFFLAGS, &mut r, "set flags")
     }
 
-    pub fn up() -> Result<(), String> {
-        super::wait_for("network interface eth0", Duration::from_secs(20), || {
-            std::path::Path::new("/sys/class/net/eth0")
-                .exists()
-                .then_some(())
-        })?;
+    pub fn lo_up() -> Result<(), String> {
         // SAFETY: plain socket creation.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             return Err(format!("socket: {}", std::io::Error::last_os_error()));
         }
-        let res = (|| {
-            set_up(fd, "lo")?;
-            let mut r = ifreq("eth0");
-            r.ifr_ifru.ifru_addr = sockaddr([10, 0, 2, 15]);
-            ioctl(fd, libc::SIOCSIFADDR, &mut r, "set address")?;
-            let mut r = ifreq("eth0");
-            r.ifr_ifru.ifru_netmask = sockaddr([255, 255, 255, 0]);
-            ioctl(fd, libc::SIOCSIFNETMASK, &mut r, "set netmask")?;
-            set_up(fd, "eth0")
-        })();
+        let res = set_up(fd, "lo");
         // SAFETY: fd is a socket we own.
         unsafe { libc::close(fd) };
         res

@@ -34,12 +34,17 @@ pub struct Spec {
     pub cwd: String,
     /// Guest directory whose regular files are sent back after the run (created empty, writable).
     pub output_dir: Option<String>,
-    /// Bring up the virtio NIC with QEMU user networking's fixed address (10.0.2.15/24).
-    pub network: bool,
     /// Most bytes of output files sent back; files past it are skipped and reported.
     pub output_files_limit: u64,
     /// uid and gid the program runs as inside the guest (never 0).
     pub uid: u32,
+    /// Most processes and threads of the program (RLIMIT_NPROC of its uid).
+    pub pids: u64,
+    /// Size of the writable tmpfs `/tmp` and `/out`, bytes each.
+    pub tmp_bytes: u64,
+    /// When set, the guest listens on 127.0.0.1:port and relays each connection over this
+    /// channel to the host's egress proxy (there is no NIC: nothing else leaves the VM).
+    pub proxy_port: Option<u16>,
 }
 
 /// One message of the protocol.
@@ -75,6 +80,12 @@ pub enum Msg {
     Log(String),
     /// guest → host: nothing more will be sent.
     Done,
+    /// guest → host: the program opened connection `id` to the proxy port.
+    ConnOpen { id: u32 },
+    /// both ways: bytes of connection `id`.
+    ConnData { id: u32, data: Vec<u8> },
+    /// both ways: connection `id` is closed (no more data in this direction).
+    ConnClose { id: u32 },
 }
 
 /// A malformed frame or payload.
@@ -178,6 +189,9 @@ const K_FILE: u8 = b'F';
 const K_SKIPPED: u8 = b's';
 const K_LOG: u8 = b'L';
 const K_DONE: u8 = b'Z';
+const K_CONN_OPEN: u8 = b'c';
+const K_CONN_DATA: u8 = b'n';
+const K_CONN_CLOSE: u8 = b'x';
 
 impl Msg {
     /// The frame bytes of this message.
@@ -202,9 +216,17 @@ impl Msg {
                     }
                     None => w.u8(0),
                 }
-                w.u8(u8::from(s.network));
                 w.u64(s.output_files_limit);
                 w.u32(s.uid);
+                w.u64(s.pids);
+                w.u64(s.tmp_bytes);
+                match s.proxy_port {
+                    Some(p) => {
+                        w.u8(1);
+                        w.u32(u32::from(p));
+                    }
+                    None => w.u8(0),
+                }
                 K_SPEC
             }
             Msg::Hello { uptime_ms } => {
@@ -271,6 +293,19 @@ impl Msg {
                 K_LOG
             }
             Msg::Done => K_DONE,
+            Msg::ConnOpen { id } => {
+                w.u32(*id);
+                K_CONN_OPEN
+            }
+            Msg::ConnData { id, data } => {
+                w.u32(*id);
+                w.bytes(data);
+                K_CONN_DATA
+            }
+            Msg::ConnClose { id } => {
+                w.u32(*id);
+                K_CONN_CLOSE
+            }
         };
         let mut out = Vec::with_capacity(5 + w.0.len());
         out.push(kind);
@@ -298,17 +333,25 @@ impl Msg {
                 }
                 let cwd = r.str()?;
                 let output_dir = if r.u8()? == 1 { Some(r.str()?) } else { None };
-                let network = r.u8()? == 1;
                 let output_files_limit = r.u64()?;
                 let uid = r.u32()?;
+                let pids = r.u64()?;
+                let tmp_bytes = r.u64()?;
+                let proxy_port = if r.u8()? == 1 {
+                    Some(r.u32()? as u16)
+                } else {
+                    None
+                };
                 Msg::Spec(Spec {
                     argv,
                     env,
                     cwd,
                     output_dir,
-                    network,
                     output_files_limit,
                     uid,
+                    pids,
+                    tmp_bytes,
+                    proxy_port,
                 })
             }
             K_HELLO => Msg::Hello {
@@ -346,6 +389,12 @@ impl Msg {
             },
             K_LOG => Msg::Log(r.str()?),
             K_DONE => Msg::Done,
+            K_CONN_OPEN => Msg::ConnOpen { id: r.u32()? },
+            K_CONN_DATA => Msg::ConnData {
+                id: r.u32()?,
+                data: r.bytes()?,
+            },
+            K_CONN_CLOSE => Msg::ConnClose { id: r.u32()? },
             other => return Err(ProtoError::UnknownKind(other)),
         };
         r.end()?;
@@ -412,10 +461,18 @@ mod tests {
             env: vec![("PATH".into(), "/usr/bin".into())],
             cwd: "/code".into(),
             output_dir: Some("/tmp/out".into()),
-            network: true,
             output_files_limit: 1 << 30,
             uid: 1000,
+            pids: 64,
+            tmp_bytes: 64 << 20,
+            proxy_port: Some(3128),
         }));
+        roundtrip(Msg::ConnOpen { id: 7 });
+        roundtrip(Msg::ConnData {
+            id: 7,
+            data: b"CONNECT x:443".to_vec(),
+        });
+        roundtrip(Msg::ConnClose { id: 7 });
         roundtrip(Msg::Spec(Spec::default()));
         roundtrip(Msg::Hello { uptime_ms: 12 });
         roundtrip(Msg::Started { uptime_ms: 3400 });

@@ -35,7 +35,7 @@ const KERNEL_META_PACKAGE: &str = "linux-image-cloud-amd64";
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
 /// Bumped when the layout of the assets changes, so old caches are rebuilt.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// What went wrong while building or checking the guest assets.
 #[derive(Debug, thiserror::Error)]
@@ -482,7 +482,10 @@ fn build_guest(dir: &Path) -> Result<PathBuf, AssetError> {
             .arg(&manifest)
             .arg("--target-dir")
             .arg(&target_dir)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env(
+                "RUSTFLAGS",
+                "-C target-feature=+crt-static -C strip=symbols",
+            )
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET"),
         "cargo",
@@ -562,6 +565,7 @@ fn build_rootfs(work: &Path, out: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     progress("      debootstrap done; packing squashfs (lz4)");
     // Mount points the guest agent uses, and a named unprivileged user for the program.
     fs::create_dir_all(root.join("code")).map_err(io("mkdir /code"))?;
+    fs::create_dir_all(root.join("out")).map_err(io("mkdir /out"))?;
     let mut passwd = fs::OpenOptions::new()
         .append(true)
         .open(root.join("etc/passwd"))

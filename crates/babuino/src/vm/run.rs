@@ -1,16 +1,18 @@
 //! One run in a throwaway micro-VM: pack the code directory, start QEMU (jailed, every file passed
 //! as an inherited descriptor), speak the protocol over a socketpair wired to a virtio-serial port,
-//! enforce the limits, destroy the VM.
+//! relay the program's proxy connections, enforce the limits, destroy the VM.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use babuino_guest::proto::{Decoder, GuestExit, Msg, Spec};
@@ -18,15 +20,22 @@ use serde::Serialize;
 
 use super::assets::Assets;
 use super::qemu::{self, Accel, Fds, QemuArgs};
+use crate::backend::{OutputSink, Stream};
+use crate::report::{Event, EventKind};
 
 /// uid the program runs as inside the guest.
 const GUEST_UID: u32 = 1000;
 /// How much of the guest console is kept for error messages.
 const CONSOLE_TAIL: usize = 8 * 1024;
 /// The code directory's mount point in the guest.
-pub const GUEST_CODE_DIR: &str = "/code";
+pub const GUEST_CODE_DIR: &str = crate::spec::CODE_MOUNT;
 /// The output directory in the guest (collected when `--output` is given).
-pub const GUEST_OUTPUT_DIR: &str = "/tmp/output";
+pub const GUEST_OUTPUT_DIR: &str = crate::spec::OUT_MOUNT;
+/// Port of the proxy relay on the guest's loopback (`HTTP(S)_PROXY` point at it).
+pub const GUEST_PROXY_PORT: u16 = 3128;
+/// Most events kept from the guest (a program looping on a refused call must not grow the report
+/// without bound; the guest also caps its own reports).
+const MAX_EVENTS: usize = 1000;
 
 /// Errors that stop a run before it has a result (the run's own failures are in the report).
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +57,7 @@ pub enum VmError {
         accel: &'static str,
         console: String,
     },
-    #[error("qemu exited before the guest answered ({status}); qemu said:\n{console}")]
+    #[error("qemu exited before the run finished ({status}); last console lines:\n{console}")]
     QemuDied { status: String, console: String },
     #[error("the guest agent failed: {0}")]
     Guest(String),
@@ -79,10 +88,16 @@ pub struct VmConfig {
     pub boot_timeout: Duration,
     /// Most bytes of stdout + stderr; past it the VM is destroyed.
     pub output_limit: u64,
-    /// Host directory that receives the guest's `/tmp/output` tree.
+    /// Host directory that receives the guest's `/out` tree.
     pub output_dir: Option<PathBuf>,
     /// Most bytes of output files copied back.
     pub output_files_limit: u64,
+    /// Most processes and threads of the program.
+    pub pids: u64,
+    /// Size of the guest's writable `/tmp` and `/out`.
+    pub tmp_bytes: u64,
+    /// The host egress proxy the guest's relay connections go to (`None`: no network at all).
+    pub proxy: Option<SocketAddr>,
 }
 
 /// What to run.
@@ -92,13 +107,6 @@ pub struct VmJob {
     pub env: Vec<(String, String)>,
     /// Host directory that becomes the guest's read-only `/code` (empty when `None`).
     pub code_dir: Option<PathBuf>,
-}
-
-/// Which stream a chunk of the program's output came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
 }
 
 /// How the run ended.
@@ -117,20 +125,10 @@ pub enum VmExit {
     OutputLimit,
 }
 
-/// A refused operation inside the guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Denial {
-    pub kind: String,
-    pub detail: String,
-}
-
 /// The result of a VM run.
 #[derive(Debug, Clone, Serialize)]
 pub struct VmReport {
     pub accel: Accel,
-    pub accel_reason: String,
-    pub memory_mib: u64,
-    pub vcpus: u32,
     pub exit: VmExit,
     /// Host wall time from starting QEMU to the program's first instruction (ms).
     pub boot_ms: u64,
@@ -140,18 +138,24 @@ pub struct VmReport {
     pub run_ms: u64,
     /// Host wall time of the whole run, packing to VM destroyed (ms).
     pub total_ms: u64,
-    pub denials: Vec<Denial>,
+    pub events: Vec<Event>,
     pub output_files: Vec<String>,
-    pub skipped_outputs: Vec<Denial>,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
+    /// Output past the limit was dropped.
+    pub truncated: bool,
+    /// A fork or clone failed at the process limit.
+    pub pids_hit: bool,
 }
 
-/// Runs `job` in a fresh VM and destroys it; `sink` receives the program's output live.
+/// Runs `job` in a fresh VM and destroys it; `sink` receives the program's output and the events
+/// live. Event times count from `started`; `proxy_events` are the egress proxy's events.
 pub fn run(
     cfg: &VmConfig,
     job: &VmJob,
-    sink: &mut dyn FnMut(Stream, &[u8]),
+    sink: &mut dyn OutputSink,
+    proxy_events: Option<&mpsc::Receiver<Event>>,
+    started: Instant,
 ) -> Result<VmReport, VmError> {
     let t0 = Instant::now();
     if job.argv.is_empty() {
@@ -185,7 +189,17 @@ pub fn run(
     // QEMU holds its own copies now.
     drop((kernel, initrd, rootfs, code, guest_end));
     let spawned = Instant::now();
-    let result = drive(cfg, job, &mut vm, host_end, sink, spawned);
+    let mut d = Driver {
+        cfg,
+        sink,
+        proxy_events,
+        started,
+        conns: HashMap::new(),
+    };
+    let result = d.drive(job, &mut vm, host_end, spawned);
+    for (_, c) in d.conns.drain() {
+        let _ = c.shutdown(Shutdown::Both);
+    }
     vm.destroy();
     if std::env::var_os("BABUINO_VM_DEBUG_CONSOLE").is_some() {
         eprintln!("--- guest console (tail) ---\n{}\n---", vm.console_tail());
@@ -412,206 +426,327 @@ fn pack_code(dir: Option<&Path>) -> Result<OwnedFd, VmError> {
     Ok(OwnedFd::from(f))
 }
 
-fn drive(
-    cfg: &VmConfig,
-    job: &VmJob,
-    vm: &mut Vm,
-    mut sock: UnixStream,
-    sink: &mut dyn FnMut(Stream, &[u8]),
-    spawned: Instant,
-) -> Result<VmReport, VmError> {
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .map_err(io("socket timeout"))?;
-    let mut dec = Decoder::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut report = VmReport {
-        accel: cfg.accel,
-        accel_reason: cfg.accel_reason.clone(),
-        memory_mib: cfg.memory_mib,
-        vcpus: cfg.vcpus,
-        exit: VmExit::Code { code: 0 },
-        boot_ms: 0,
-        guest_boot_ms: 0,
-        run_ms: 0,
-        total_ms: 0,
-        denials: Vec::new(),
-        output_files: Vec::new(),
-        skipped_outputs: Vec::new(),
-        stdout_bytes: 0,
-        stderr_bytes: 0,
-    };
-    let mut hello = false;
-    let mut started: Option<Instant> = None;
-    let mut exit: Option<VmExit> = None;
-    let mut writer = cfg.output_dir.as_ref().map(|d| OutputWriter::new(d));
-    loop {
-        // Deadlines first: they hold even if the guest floods the channel.
-        if !hello && spawned.elapsed() > cfg.boot_timeout {
-            return Err(VmError::BootTimeout {
-                secs: cfg.boot_timeout.as_secs(),
-                accel: cfg.accel.name(),
-                console: vm.console_tail(),
-            });
+struct Driver<'a> {
+    cfg: &'a VmConfig,
+    sink: &'a mut dyn OutputSink,
+    proxy_events: Option<&'a mpsc::Receiver<Event>>,
+    started: Instant,
+    /// Open relay connections to the egress proxy, by guest connection id.
+    conns: HashMap<u32, TcpStream>,
+}
+
+/// Sends one message on the shared channel writer.
+fn send(w: &Mutex<UnixStream>, m: &Msg) -> std::io::Result<()> {
+    match w.lock() {
+        Ok(mut s) => s.write_all(&m.encode()),
+        Err(_) => Err(std::io::Error::other("channel writer poisoned")),
+    }
+}
+
+impl Driver<'_> {
+    fn event(&mut self, report: &mut VmReport, kind: EventKind, detail: String) {
+        let ev = Event {
+            time_ms: self.started.elapsed().as_millis() as u64,
+            kind,
+            detail,
+        };
+        self.sink.event(&ev);
+        if report.events.len() < MAX_EVENTS {
+            report.events.push(ev);
         }
-        if let Some(s) = started
-            && exit.is_none()
-            && s.elapsed() > cfg.timeout
-        {
-            report.run_ms = s.elapsed().as_millis() as u64;
-            report.exit = VmExit::Timeout;
-            return Ok(report);
+    }
+
+    fn output(&mut self, report: &mut VmReport, stream: Stream, b: &[u8]) -> bool {
+        let before = report.stdout_bytes + report.stderr_bytes;
+        match stream {
+            Stream::Stdout => report.stdout_bytes += b.len() as u64,
+            Stream::Stderr => report.stderr_bytes += b.len() as u64,
         }
-        match dec.next_msg() {
-            Err(e) => return Err(VmError::Protocol(e.to_string())),
-            Ok(Some(msg)) => {
-                match msg {
-                    Msg::Hello { .. } => {
-                        hello = true;
-                        let spec = Spec {
-                            argv: job.argv.clone(),
-                            env: job.env.clone(),
-                            cwd: GUEST_CODE_DIR.into(),
-                            output_dir: cfg
-                                .output_dir
-                                .as_ref()
-                                .map(|_| GUEST_OUTPUT_DIR.to_string()),
-                            network: false,
-                            output_files_limit: cfg.output_files_limit,
-                            uid: GUEST_UID,
+        let total = before + b.len() as u64;
+        if before < self.cfg.output_limit {
+            self.sink
+                .output(stream, clip(b, total, self.cfg.output_limit));
+        }
+        if total > self.cfg.output_limit {
+            report.truncated = true;
+            return false;
+        }
+        true
+    }
+
+    /// A relay connection opened by the program: connect it to the egress proxy and pump the
+    /// proxy's answers back on a thread.
+    fn open_conn(&mut self, id: u32, writer: &Arc<Mutex<UnixStream>>) {
+        let refuse = |w: &Mutex<UnixStream>| {
+            let _ = send(w, &Msg::ConnClose { id });
+        };
+        let Some(addr) = self.cfg.proxy else {
+            // The guest only listens when a proxy exists; anything else is refused.
+            return refuse(writer);
+        };
+        let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+            return refuse(writer);
+        };
+        let Ok(mut r) = s.try_clone() else {
+            return refuse(writer);
+        };
+        let w = Arc::clone(writer);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; babuino_guest::proto::CHUNK];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let m = Msg::ConnData {
+                            id,
+                            data: buf[..n].to_vec(),
                         };
-                        sock.write_all(&Msg::Spec(spec).encode())
-                            .map_err(io("send run spec"))?;
-                    }
-                    Msg::Started { uptime_ms } => {
-                        report.boot_ms = spawned.elapsed().as_millis() as u64;
-                        report.guest_boot_ms = uptime_ms;
-                        started = Some(Instant::now());
-                    }
-                    Msg::Stdout(b) | Msg::Stderr(b)
-                        if report.stdout_bytes + report.stderr_bytes >= cfg.output_limit =>
-                    {
-                        let _ = b;
-                    }
-                    Msg::Stdout(b) => {
-                        report.stdout_bytes += b.len() as u64;
-                        let keep = clip(
-                            &b,
-                            report.stdout_bytes + report.stderr_bytes,
-                            cfg.output_limit,
-                        );
-                        sink(Stream::Stdout, keep);
-                        if report.stdout_bytes + report.stderr_bytes > cfg.output_limit {
-                            report.exit = VmExit::OutputLimit;
-                            report.run_ms =
-                                started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
-                            return Ok(report);
+                        if send(&w, &m).is_err() {
+                            return;
                         }
                     }
-                    Msg::Stderr(b) => {
-                        report.stderr_bytes += b.len() as u64;
-                        let keep = clip(
-                            &b,
-                            report.stdout_bytes + report.stderr_bytes,
-                            cfg.output_limit,
-                        );
-                        sink(Stream::Stderr, keep);
-                        if report.stdout_bytes + report.stderr_bytes > cfg.output_limit {
-                            report.exit = VmExit::OutputLimit;
-                            report.run_ms =
-                                started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
-                            return Ok(report);
-                        }
-                    }
-                    Msg::Denial { kind, detail } => {
-                        if report.denials.len() < 1000 {
-                            report.denials.push(Denial { kind, detail });
-                        }
-                    }
-                    Msg::Exit(e) => {
-                        report.run_ms =
-                            started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
-                        exit = Some(match e {
-                            GuestExit::Code(code) => VmExit::Code { code },
-                            GuestExit::Signal(signal) => VmExit::Signal { signal },
-                            GuestExit::OutOfMemory => VmExit::Memory,
-                        });
-                    }
-                    Msg::Dir { path } => {
-                        if let Some(w) = writer.as_mut() {
-                            w.dir(&path)?;
-                        }
-                    }
-                    Msg::File {
-                        path,
-                        mode,
-                        offset,
-                        data,
-                    } => {
-                        if let Some(w) = writer.as_mut()
-                            && w.file(&path, mode, offset, &data)?
-                        {
-                            report.output_files.push(path);
-                        }
-                    }
-                    Msg::Skipped { path, reason } => report.skipped_outputs.push(Denial {
-                        kind: path,
-                        detail: reason,
-                    }),
-                    Msg::Log(text) => {
-                        if exit.is_none() && started.is_none() {
-                            return Err(VmError::Guest(text));
-                        }
-                        report.denials.push(Denial {
-                            kind: "agent".into(),
-                            detail: text,
-                        });
-                    }
-                    Msg::Done => {
-                        let Some(e) = exit else {
-                            return Err(VmError::Protocol(
-                                "guest finished without an exit status".into(),
-                            ));
-                        };
-                        report.exit = e;
-                        return Ok(report);
-                    }
-                    Msg::Spec(_) => return Err(VmError::Protocol("guest sent a run spec".into())),
                 }
-                continue;
             }
-            Ok(None) => {}
-        }
-        match sock.read(&mut buf) {
-            Ok(0) => {
-                // QEMU closed the channel: it has exited (guest reboot, crash or kill).
-                std::thread::sleep(Duration::from_millis(50));
-                let status = vm.exited().unwrap_or_else(|| "channel closed".into());
-                return Err(VmError::QemuDied {
-                    status,
+            let _ = send(&w, &Msg::ConnClose { id });
+        });
+        self.conns.insert(id, s);
+    }
+
+    fn drive(
+        &mut self,
+        job: &VmJob,
+        vm: &mut Vm,
+        sock: UnixStream,
+        spawned: Instant,
+    ) -> Result<VmReport, VmError> {
+        let cfg = self.cfg;
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .map_err(io("socket timeout"))?;
+        let writer = Arc::new(Mutex::new(sock.try_clone().map_err(io("dup channel"))?));
+        let mut sock = sock;
+        let mut dec = Decoder::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut report = VmReport {
+            accel: cfg.accel,
+            exit: VmExit::Code { code: 0 },
+            boot_ms: 0,
+            guest_boot_ms: 0,
+            run_ms: 0,
+            total_ms: 0,
+            events: Vec::new(),
+            output_files: Vec::new(),
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            truncated: false,
+            pids_hit: false,
+        };
+        let mut hello = false;
+        let mut started: Option<Instant> = None;
+        let mut exit: Option<VmExit> = None;
+        let mut writer_out = cfg.output_dir.as_ref().map(|d| OutputWriter::new(d));
+        let ran = |s: Option<Instant>| s.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
+        loop {
+            if let Some(rx) = self.proxy_events {
+                while let Ok(ev) = rx.try_recv() {
+                    self.sink.event(&ev);
+                    if report.events.len() < MAX_EVENTS {
+                        report.events.push(ev);
+                    }
+                }
+            }
+            // Deadlines first: they hold even if the guest floods the channel.
+            if !hello && spawned.elapsed() > cfg.boot_timeout {
+                return Err(VmError::BootTimeout {
+                    secs: cfg.boot_timeout.as_secs(),
+                    accel: cfg.accel.name(),
                     console: vm.console_tail(),
                 });
             }
-            Ok(n) => dec.push(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
+            if let Some(s) = started
+                && exit.is_none()
+                && s.elapsed() > cfg.timeout
             {
-                if let Some(status) = vm.exited() {
-                    return Err(VmError::QemuDied {
-                        status,
-                        console: vm.console_tail(),
-                    });
-                }
+                report.run_ms = ran(started);
+                report.exit = VmExit::Timeout;
+                let d = format!(
+                    "timeout of {:.1} s reached: VM destroyed",
+                    cfg.timeout.as_secs_f64()
+                );
+                self.event(&mut report, EventKind::Limit, d);
+                return Ok(report);
             }
-            Err(e) => {
-                return Err(VmError::Io {
-                    what: "read from guest".into(),
-                    source: e,
-                });
+            let msg = match dec.next_msg() {
+                Err(e) => return Err(VmError::Protocol(e.to_string())),
+                Ok(Some(msg)) => msg,
+                Ok(None) => {
+                    match sock.read(&mut buf) {
+                        Ok(0) => {
+                            // QEMU closed the channel: it has exited (guest reboot, crash, kill).
+                            std::thread::sleep(Duration::from_millis(50));
+                            let status = vm.exited().unwrap_or_else(|| "channel closed".into());
+                            return Err(VmError::QemuDied {
+                                status,
+                                console: vm.console_tail(),
+                            });
+                        }
+                        Ok(n) => dec.push(&buf[..n]),
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            if let Some(status) = vm.exited() {
+                                return Err(VmError::QemuDied {
+                                    status,
+                                    console: vm.console_tail(),
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            return Err(VmError::Io {
+                                what: "read from guest".into(),
+                                source: e,
+                            });
+                        }
+                    }
+                    continue;
+                }
+            };
+            match msg {
+                Msg::Hello { .. } => {
+                    hello = true;
+                    let spec = Spec {
+                        argv: job.argv.clone(),
+                        env: job.env.clone(),
+                        cwd: if job.code_dir.is_some() {
+                            GUEST_CODE_DIR.into()
+                        } else {
+                            "/tmp".into()
+                        },
+                        output_dir: cfg
+                            .output_dir
+                            .as_ref()
+                            .map(|_| GUEST_OUTPUT_DIR.to_string()),
+                        output_files_limit: cfg.output_files_limit,
+                        uid: GUEST_UID,
+                        pids: cfg.pids,
+                        tmp_bytes: cfg.tmp_bytes,
+                        proxy_port: cfg.proxy.map(|_| GUEST_PROXY_PORT),
+                    };
+                    send(&writer, &Msg::Spec(spec)).map_err(io("send run spec"))?;
+                }
+                Msg::Started { uptime_ms } => {
+                    report.boot_ms = spawned.elapsed().as_millis() as u64;
+                    report.guest_boot_ms = uptime_ms;
+                    started = Some(Instant::now());
+                }
+                Msg::Stdout(b) => {
+                    if !self.output(&mut report, Stream::Stdout, &b) {
+                        return Ok(self.output_cap(report, started));
+                    }
+                }
+                Msg::Stderr(b) => {
+                    if !self.output(&mut report, Stream::Stderr, &b) {
+                        return Ok(self.output_cap(report, started));
+                    }
+                }
+                Msg::Denial { kind, detail } => {
+                    let k = match kind.as_str() {
+                        "write" => EventKind::DeniedWrite,
+                        "read" => EventKind::DeniedRead,
+                        "network" => EventKind::BlockedConnect,
+                        "exec" | "syscall" => EventKind::DeniedSyscall,
+                        "pids" => {
+                            report.pids_hit = true;
+                            EventKind::Limit
+                        }
+                        _ => EventKind::Info,
+                    };
+                    self.event(&mut report, k, detail);
+                }
+                Msg::Exit(e) => {
+                    report.run_ms = ran(started);
+                    exit = Some(match e {
+                        GuestExit::Code(code) => VmExit::Code { code },
+                        GuestExit::Signal(signal) => VmExit::Signal { signal },
+                        GuestExit::OutOfMemory => VmExit::Memory,
+                    });
+                    if exit == Some(VmExit::Memory) {
+                        let d = format!(
+                            "memory limit of {} MiB reached: the guest kernel killed the program",
+                            cfg.memory_mib
+                        );
+                        self.event(&mut report, EventKind::Limit, d);
+                    }
+                }
+                Msg::Dir { path } => {
+                    if let Some(w) = writer_out.as_mut() {
+                        w.dir(&path)?;
+                    }
+                }
+                Msg::File {
+                    path,
+                    mode,
+                    offset,
+                    data,
+                } => {
+                    if let Some(w) = writer_out.as_mut()
+                        && w.file(&path, mode, offset, &data)?
+                    {
+                        report.output_files.push(path);
+                    }
+                }
+                Msg::Skipped { path, reason } => {
+                    self.event(
+                        &mut report,
+                        EventKind::OutputSkipped,
+                        format!("{path}: {reason}"),
+                    );
+                }
+                Msg::Log(text) => {
+                    if exit.is_none() && started.is_none() {
+                        return Err(VmError::Guest(text));
+                    }
+                    self.event(&mut report, EventKind::Degraded, text);
+                }
+                Msg::ConnOpen { id } => self.open_conn(id, &writer),
+                Msg::ConnData { id, data } => {
+                    if let Some(s) = self.conns.get_mut(&id)
+                        && s.write_all(&data).is_err()
+                    {
+                        self.conns.remove(&id);
+                        let _ = send(&writer, &Msg::ConnClose { id });
+                    }
+                }
+                Msg::ConnClose { id } => {
+                    if let Some(s) = self.conns.get(&id) {
+                        let _ = s.shutdown(Shutdown::Write);
+                    }
+                }
+                Msg::Done => {
+                    let Some(e) = exit else {
+                        return Err(VmError::Protocol(
+                            "guest finished without an exit status".into(),
+                        ));
+                    };
+                    report.exit = e;
+                    return Ok(report);
+                }
+                Msg::Spec(_) => return Err(VmError::Protocol("guest sent a run spec".into())),
             }
         }
+    }
+
+    fn output_cap(&mut self, mut report: VmReport, started: Option<Instant>) -> VmReport {
+        report.exit = VmExit::OutputLimit;
+        report.run_ms = started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
+        let d = format!(
+            "output limit of {} bytes reached: VM destroyed",
+            self.cfg.output_limit
+        );
+        self.event(&mut report, EventKind::Limit, d);
+        report
     }
 }
 

