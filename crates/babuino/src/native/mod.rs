@@ -108,6 +108,7 @@ enum Msg {
     Closed,
     Init(InitMsg),
     Event(Event),
+    Proxy(Event),
     Output(String),
 }
 
@@ -447,7 +448,7 @@ impl NativeBackend {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for ev in prx {
-                    if tx.send(Msg::Event(ev)).is_err() {
+                    if tx.send(Msg::Proxy(ev)).is_err() {
                         break;
                     }
                 }
@@ -472,6 +473,7 @@ impl NativeBackend {
         let mut out_bytes: u64 = 0;
         let cap = spec.limits.output_bytes;
         let mut grace: Option<Instant> = None;
+        let mut proxy_seen = 0usize;
         while open_streams > 0 {
             let now = Instant::now();
             let wait_until = grace.unwrap_or(deadline);
@@ -529,6 +531,10 @@ impl NativeBackend {
                 }
                 Msg::Closed => open_streams -= 1,
                 Msg::Event(ev) => run.event(ev),
+                Msg::Proxy(ev) => {
+                    proxy_seen += 1;
+                    run.event(ev)
+                }
                 Msg::Output(p) => run.report.outputs.push(p),
                 Msg::Init(m) => match m {
                     InitMsg::Event { kind, detail } => run.note(kind, detail),
@@ -576,7 +582,10 @@ impl NativeBackend {
             );
         }
         if let Some((p, _)) = proxy {
-            drop(p);
+            // Events the forwarding thread had not delivered yet.
+            for ev in p.shutdown().into_iter().skip(proxy_seen) {
+                run.event(ev);
+            }
         }
         let exit = if let Some(e) = ended {
             e
