@@ -429,11 +429,6 @@ impl NativeBackend {
                 nix::sys::signal::Signal::SIGKILL,
             );
         };
-        if let Err(e) = cgroups.add(child.id() as i32) {
-            kill(&child);
-            let _ = child.wait();
-            return Err(BackendError::Setup(e.to_string()));
-        }
         let (tx, rx) = mpsc::channel::<Msg>();
         let mut open_streams = 3;
         if let Some(o) = child.stdout.take() {
@@ -455,7 +450,8 @@ impl NativeBackend {
             });
         }
         drop(tx);
-        if let Some(mut stdin) = child.stdin.take() {
+        let mut stdin = child.stdin.take();
+        if let Some(stdin) = stdin.as_mut() {
             let mut line = serde_json::to_vec(&cfg)
                 .map_err(|e| BackendError::Setup(format!("encode configuration: {e}")))?;
             line.push(b'\n');
@@ -540,6 +536,21 @@ impl NativeBackend {
                     InitMsg::Event { kind, detail } => run.note(kind, detail),
                     InitMsg::Detail { key, value } => {
                         run.report.details.insert(key, value);
+                    }
+                    InitMsg::Pid1 { pid } => {
+                        // Only a process inside the run's cgroups may start the program.
+                        let placed = cgroups.add(pid).map_err(|e| e.to_string()).and_then(|()| {
+                            stdin
+                                .take()
+                                .ok_or_else(|| "lost the init's stdin".to_string())
+                                .and_then(|mut s| s.write_all(b"go\n").map_err(|e| e.to_string()))
+                        });
+                        if let Err(e) = placed {
+                            setup_error.get_or_insert(format!(
+                                "cannot place the sandbox in its cgroups: {e}"
+                            ));
+                            kill(&child);
+                        }
                     }
                     InitMsg::Ready => {
                         let now = Instant::now();
