@@ -151,6 +151,8 @@ pub fn main() -> ! {
 }
 
 fn stage1(chan: &Chan) -> Result<i32, SetupError> {
+    // The host blocks SIGINT/SIGTERM/SIGHUP for itself; the mask survives exec, so clear it.
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "set parent-death signal".into())?;
     let mut line = String::new();
     io::stdin()

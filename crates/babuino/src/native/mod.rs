@@ -493,7 +493,21 @@ impl NativeBackend {
                 grace = Some(Instant::now() + Duration::from_secs(2));
                 continue;
             }
-            let msg = match rx.recv_timeout(wait_until - now) {
+            if ended.is_none()
+                && let Some(sig) = crate::backend::interrupted()
+            {
+                ended = Some(Exit::Signal(sig));
+                run.note(
+                    EventKind::Info,
+                    format!("babuino got signal {sig}: sandbox killed"),
+                );
+                kill(&child);
+                cgroups.kill_all(Duration::from_secs(2));
+                grace = Some(Instant::now() + Duration::from_secs(2));
+                continue;
+            }
+            let slice = (wait_until - now).min(Duration::from_millis(100));
+            let msg = match rx.recv_timeout(slice) {
                 Ok(m) => m,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,

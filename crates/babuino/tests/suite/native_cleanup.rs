@@ -88,3 +88,35 @@ fn sigkill_of_babuino_leaves_nothing_behind() {
         assert!(!cg.exists(), "cgroup left: {}", cg.display());
     }
 }
+
+#[test]
+fn sigterm_to_babuino_tears_the_sandbox_down_at_once() {
+    require_native!();
+    let rt = tempfile::tempdir().unwrap();
+    let marker = "780.4242";
+    let c = code("term.sh", &format!("trap '' TERM INT\nsleep {marker}\n"));
+    let child = Command::new(BIN)
+        .args(["run", "--json"])
+        .arg(&c.script)
+        .env("BABUINO_RUNTIME_DIR", rt.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(10.0, || !host_processes_with(marker).is_empty()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(128 + 15));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["exit"]["kind"], "signal");
+    assert!(host_processes_with(marker).is_empty());
+    assert_eq!(
+        std::fs::read_dir(rt.path()).unwrap().count(),
+        0,
+        "state left behind"
+    );
+}
