@@ -110,7 +110,7 @@ fn main() {
         "{:<22} {:>14} {:>16} {:>14} {:>16} {:>14}",
         "command", "bare", "babuino", "overhead", "bwrap", "overhead"
     );
-    for cmd in [&["/bin/true"][..], &["python3", "-c", "pass"][..]] {
+    for cmd in [&["/bin/true"][..], &["/usr/bin/python3", "-c", "pass"][..]] {
         let bare_t = time_runs(n, || bare(cmd)).expect("bare run failed");
         let Some(bab) = time_runs(n, || babuino(cmd)) else {
             println!(
