@@ -102,3 +102,37 @@ pub fn backend_for(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> 
         )),
     }
 }
+
+static INTERRUPT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Records that the user asked to stop (SIGINT, SIGTERM, SIGHUP); running backends poll
+/// [`interrupted`] and tear their sandbox down.
+pub fn request_interrupt(signal: i32) {
+    INTERRUPT.store(signal, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The signal that interrupted babuino, if any.
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPT.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// Routes SIGINT, SIGTERM and SIGHUP to [`request_interrupt`] (call before starting threads
+/// or sandboxes: the signals are blocked and waited for on a dedicated thread).
+pub fn install_interrupt_handler() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
+    if set.thread_block().is_err() {
+        return;
+    }
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            request_interrupt(sig as i32);
+        }
+    });
+}

@@ -399,6 +399,7 @@ fn run(a: RunArgs) -> ExitCode {
     if !a.quiet && !a.json {
         eprintln!("{}", header(&spec, backend.kind()));
     }
+    crate::backend::install_interrupt_handler();
     let mut sink = TermSink {
         name: spec.display_name(),
         json: a.json,

@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 const MAX_HEAD: usize = 16 * 1024;
 /// How long a client may take to send its request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections handled at once; more are refused (a sandbox must not exhaust the host's threads).
+const MAX_CONNECTIONS: usize = 128;
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -97,6 +99,7 @@ struct Shared {
     events: Mutex<Vec<Event>>,
     tx: Mutex<Option<mpsc::Sender<Event>>>,
     stop: AtomicBool,
+    active: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -147,6 +150,7 @@ impl EgressProxy {
             events: Mutex::new(Vec::new()),
             tx: Mutex::new(None),
             stop: AtomicBool::new(false),
+            active: std::sync::atomic::AtomicUsize::new(0),
         });
         let (listen, accept) = match listen {
             ProxyListen::Unix(path) => {
@@ -160,8 +164,7 @@ impl EgressProxy {
                             break;
                         }
                         if let Ok(c) = conn {
-                            let sh = sh.clone();
-                            thread::spawn(move || handle(&sh, Conn::Unix(c)));
+                            spawn_handler(&sh, Conn::Unix(c));
                         }
                     }
                 });
@@ -180,8 +183,7 @@ impl EgressProxy {
                             break;
                         }
                         if let Ok(c) = conn {
-                            let sh = sh.clone();
-                            thread::spawn(move || handle(&sh, Conn::Tcp(c)));
+                            spawn_handler(&sh, Conn::Tcp(c));
                         }
                     }
                 });
@@ -498,6 +500,27 @@ impl Shared {
     }
 }
 
+fn spawn_handler(sh: &Arc<Shared>, mut client: Conn) {
+    if sh.active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+        sh.active.fetch_sub(1, Ordering::SeqCst);
+        sh.record(
+            EventKind::Limit,
+            format!("egress proxy: more than {MAX_CONNECTIONS} connections at once, refused"),
+        );
+        respond(
+            &mut client,
+            "503 Service Unavailable",
+            "babuino: too many connections\n",
+        );
+        return;
+    }
+    let sh = sh.clone();
+    thread::spawn(move || {
+        handle(&sh, client);
+        sh.active.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
 fn handle(sh: &Shared, mut client: Conn) {
     if sh.stop.load(Ordering::SeqCst) {
         return;
@@ -704,6 +727,7 @@ mod tests {
             events: Mutex::new(vec![]),
             tx: Mutex::new(None),
             stop: AtomicBool::new(false),
+            active: std::sync::atomic::AtomicUsize::new(0),
         };
         assert!(
             sh.resolve("127.0.0.1", 443)

@@ -1,2 +1,4 @@
-//! Integration tests of babuino: one binary, one module per topic under `suite/`.
+//! The one integration test binary of babuino (see `suite/`).
+// Test support functions outside `#[test]` may panic on setup failures.
+#![allow(clippy::unwrap_used)]
 mod suite;

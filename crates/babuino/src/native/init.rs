@@ -57,6 +57,11 @@ pub enum InitMsg {
         key: String,
         value: serde_json::Value,
     },
+    /// Host PID of the namespace's init: the host moves it into the run's cgroups, then writes
+    /// `go` on the init's stdin.
+    Pid1 {
+        pid: i32,
+    },
     /// The sandbox is built; the program starts now.
     Ready,
     /// The program ended.
@@ -146,6 +151,8 @@ pub fn main() -> ! {
 }
 
 fn stage1(chan: &Chan) -> Result<i32, SetupError> {
+    // The host blocks SIGINT/SIGTERM/SIGHUP for itself; the mask survives exec, so clear it.
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx(|| "set parent-death signal".into())?;
     let mut line = String::new();
     io::stdin()
@@ -160,8 +167,6 @@ fn stage1(chan: &Chan) -> Result<i32, SetupError> {
         what: "parse sandbox configuration".into(),
         source: io::Error::new(io::ErrorKind::InvalidData, e),
     })?;
-    let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
-    sys::dup2(null.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     nix::sched::unshare(
@@ -177,6 +182,7 @@ fn stage1(chan: &Chan) -> Result<i32, SetupError> {
     fs::write("/proc/self/setgroups", "deny").ctx(|| "deny setgroups".into())?;
     fs::write("/proc/self/uid_map", format!("0 {uid} 1")).ctx(|| "write uid map".into())?;
     fs::write("/proc/self/gid_map", format!("0 {gid} 1")).ctx(|| "write gid map".into())?;
+    let mut sent_pid = false;
     match sys::fork().ctx(|| "fork sandbox init".into())? {
         sys::Fork::Child => {
             let code = match stage2(chan, &cfg) {
@@ -194,6 +200,10 @@ fn stage1(chan: &Chan) -> Result<i32, SetupError> {
             std::process::exit(code);
         }
         sys::Fork::Parent(pid) => loop {
+            if !sent_pid {
+                send(chan, &InitMsg::Pid1 { pid });
+                sent_pid = true;
+            }
             match waitpid(Pid::from_raw(pid), None) {
                 Ok(WaitStatus::Exited(_, c)) => return Ok(c),
                 Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
@@ -220,12 +230,31 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
     };
     let (parent_sock, child_sock) =
         std::os::unix::net::UnixStream::pair().ctx(|| "create supervisor socket".into())?;
+    let filters = super::seccomp::clone3_program()
+        .and_then(|a| Ok((a, super::seccomp::notify_program()?)))
+        .map_err(|e| SetupError {
+            what: "build seccomp filter".into(),
+            source: io::Error::other(e.to_string()),
+        })?;
+    // Everything above overlapped with the host moving us into the run's cgroups; the program
+    // may only start once that is done.
+    let mut go = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut go)
+        .ctx(|| "wait for the host".into())?;
+    if go.trim() != "go" {
+        return Ok(125);
+    }
+    let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
+    sys::dup2(null.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
+    drop(null);
     send(chan, &InitMsg::Ready);
     let child = match sys::fork().ctx(|| "fork program".into())? {
         sys::Fork::Child => {
             drop(parent_sock);
             drop(listener);
-            exec_program(chan, cfg, child_sock)
+            exec_program(chan, cfg, child_sock, filters)
         }
         sys::Fork::Parent(pid) => pid,
     };
@@ -634,7 +663,14 @@ fn set_rlimits(cfg: &InitConfig) {
     let _ = setrlimit(Resource::RLIMIT_MEMLOCK, 64 << 10, 64 << 10);
 }
 
-fn exec_program(chan: &Chan, cfg: &InitConfig, sock: std::os::unix::net::UnixStream) -> ! {
+type Filters = (Vec<libc::sock_filter>, Vec<libc::sock_filter>);
+
+fn exec_program(
+    chan: &Chan,
+    cfg: &InitConfig,
+    sock: std::os::unix::net::UnixStream,
+    filters: Filters,
+) -> ! {
     let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
         send(
             chan,
@@ -687,12 +723,7 @@ fn exec_program(chan: &Chan, cfg: &InitConfig, sock: std::os::unix::net::UnixStr
     if let Err(e) = landlock(chan, cfg.proxy_socket.is_some()) {
         fail("apply landlock", &e);
     }
-    let progs =
-        super::seccomp::clone3_program().and_then(|a| Ok((a, super::seccomp::notify_program()?)));
-    let (clone3, notify) = match progs {
-        Ok(p) => p,
-        Err(e) => fail("build seccomp filter", &e),
-    };
+    let (clone3, notify) = filters;
     if let Err(e) = sys::install_seccomp(&clone3) {
         fail("apply seccomp filter", &e);
     }

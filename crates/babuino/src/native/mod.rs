@@ -108,6 +108,7 @@ enum Msg {
     Closed,
     Init(InitMsg),
     Event(Event),
+    Proxy(Event),
     Output(String),
 }
 
@@ -428,11 +429,6 @@ impl NativeBackend {
                 nix::sys::signal::Signal::SIGKILL,
             );
         };
-        if let Err(e) = cgroups.add(child.id() as i32) {
-            kill(&child);
-            let _ = child.wait();
-            return Err(BackendError::Setup(e.to_string()));
-        }
         let (tx, rx) = mpsc::channel::<Msg>();
         let mut open_streams = 3;
         if let Some(o) = child.stdout.take() {
@@ -447,14 +443,15 @@ impl NativeBackend {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for ev in prx {
-                    if tx.send(Msg::Event(ev)).is_err() {
+                    if tx.send(Msg::Proxy(ev)).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(tx);
-        if let Some(mut stdin) = child.stdin.take() {
+        let mut stdin = child.stdin.take();
+        if let Some(stdin) = stdin.as_mut() {
             let mut line = serde_json::to_vec(&cfg)
                 .map_err(|e| BackendError::Setup(format!("encode configuration: {e}")))?;
             line.push(b'\n');
@@ -472,6 +469,7 @@ impl NativeBackend {
         let mut out_bytes: u64 = 0;
         let cap = spec.limits.output_bytes;
         let mut grace: Option<Instant> = None;
+        let mut proxy_seen = 0usize;
         while open_streams > 0 {
             let now = Instant::now();
             let wait_until = grace.unwrap_or(deadline);
@@ -495,7 +493,21 @@ impl NativeBackend {
                 grace = Some(Instant::now() + Duration::from_secs(2));
                 continue;
             }
-            let msg = match rx.recv_timeout(wait_until - now) {
+            if ended.is_none()
+                && let Some(sig) = crate::backend::interrupted()
+            {
+                ended = Some(Exit::Signal(sig));
+                run.note(
+                    EventKind::Info,
+                    format!("babuino got signal {sig}: sandbox killed"),
+                );
+                kill(&child);
+                cgroups.kill_all(Duration::from_secs(2));
+                grace = Some(Instant::now() + Duration::from_secs(2));
+                continue;
+            }
+            let slice = (wait_until - now).min(Duration::from_millis(100));
+            let msg = match rx.recv_timeout(slice) {
                 Ok(m) => m,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -529,11 +541,30 @@ impl NativeBackend {
                 }
                 Msg::Closed => open_streams -= 1,
                 Msg::Event(ev) => run.event(ev),
+                Msg::Proxy(ev) => {
+                    proxy_seen += 1;
+                    run.event(ev)
+                }
                 Msg::Output(p) => run.report.outputs.push(p),
                 Msg::Init(m) => match m {
                     InitMsg::Event { kind, detail } => run.note(kind, detail),
                     InitMsg::Detail { key, value } => {
                         run.report.details.insert(key, value);
+                    }
+                    InitMsg::Pid1 { pid } => {
+                        // Only a process inside the run's cgroups may start the program.
+                        let placed = cgroups.add(pid).map_err(|e| e.to_string()).and_then(|()| {
+                            stdin
+                                .take()
+                                .ok_or_else(|| "lost the init's stdin".to_string())
+                                .and_then(|mut s| s.write_all(b"go\n").map_err(|e| e.to_string()))
+                        });
+                        if let Err(e) = placed {
+                            setup_error.get_or_insert(format!(
+                                "cannot place the sandbox in its cgroups: {e}"
+                            ));
+                            kill(&child);
+                        }
                     }
                     InitMsg::Ready => {
                         let now = Instant::now();
@@ -576,7 +607,10 @@ impl NativeBackend {
             );
         }
         if let Some((p, _)) = proxy {
-            drop(p);
+            // Events the forwarding thread had not delivered yet.
+            for ev in p.shutdown().into_iter().skip(proxy_seen) {
+                run.event(ev);
+            }
         }
         let exit = if let Some(e) = ended {
             e

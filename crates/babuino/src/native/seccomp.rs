@@ -76,8 +76,6 @@ pub const DENIED: &[(i64, &str)] = &[
     (libc::SYS_iopl, "iopl"),
     (libc::SYS_ioperm, "ioperm"),
     (libc::SYS_uselib, "uselib"),
-    (libc::SYS_mknod, "mknod"),
-    (libc::SYS_mknodat, "mknodat"),
     (libc::SYS_fanotify_init, "fanotify_init"),
     (libc::SYS_kcmp, "kcmp"),
     (libc::SYS_pidfd_getfd, "pidfd_getfd"),
@@ -128,6 +126,15 @@ pub fn notify_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, FilterError> {
         m.insert(*nr, vec![]);
     }
     m.insert(libc::SYS_clone, flag_rules(0, CLONE_NS_FLAGS)?);
+    // Device nodes only: FIFOs and sockets are harmless.
+    let dev = |arg| -> Result<Vec<SeccompRule>, FilterError> {
+        [libc::S_IFCHR, libc::S_IFBLK]
+            .iter()
+            .map(|t| cond(arg, SeccompCmpOp::MaskedEq(libc::S_IFMT as u64), *t as u64))
+            .collect()
+    };
+    m.insert(libc::SYS_mknod, dev(1)?);
+    m.insert(libc::SYS_mknodat, dev(2)?);
     m.insert(
         libc::SYS_ioctl,
         DENIED_IOCTLS
@@ -237,6 +244,9 @@ fn judge_net(n: &sys::Notification) -> Verdict {
 pub fn denied_name(nr: i64, args: &[u64; 6]) -> String {
     if nr == libc::SYS_clone {
         return "clone with namespace flags".to_string();
+    }
+    if nr == libc::SYS_mknod || nr == libc::SYS_mknodat {
+        return "mknod of a device node".to_string();
     }
     if nr == libc::SYS_ioctl {
         let req = args[1] & 0xffff_ffff;
@@ -453,30 +463,20 @@ pub fn supervise(listener: RawFd, mut report: impl FnMut(crate::report::EventKin
     use crate::report::EventKind;
     while let Ok(Some(n)) = sys::notif_recv(listener) {
         let verdict = judge(&n);
+        // Report before answering: once answered, the program may exit and the init with it.
         let valid = sys::notif_id_valid(listener, n.id);
-        match verdict {
-            Verdict::Deny(name) => {
-                let _ = sys::notif_respond(listener, n.id, Some(libc::EPERM));
-                if valid {
-                    report(EventKind::DeniedSyscall, name);
-                }
-            }
-            Verdict::ReportWrite(detail) => {
-                let _ = sys::notif_respond(listener, n.id, None);
-                if valid {
-                    report(EventKind::DeniedWrite, detail);
-                }
-            }
-            Verdict::ReportNet(detail) => {
-                let _ = sys::notif_respond(listener, n.id, None);
-                if valid {
-                    report(EventKind::BlockedConnect, detail);
-                }
-            }
-            Verdict::Continue => {
-                let _ = sys::notif_respond(listener, n.id, None);
-            }
+        let (errno, event) = match verdict {
+            Verdict::Deny(name) => (Some(libc::EPERM), Some((EventKind::DeniedSyscall, name))),
+            Verdict::ReportWrite(d) => (None, Some((EventKind::DeniedWrite, d))),
+            Verdict::ReportNet(d) => (None, Some((EventKind::BlockedConnect, d))),
+            Verdict::Continue => (None, None),
+        };
+        if let Some((kind, detail)) = event
+            && valid
+        {
+            report(kind, detail);
         }
+        let _ = sys::notif_respond(listener, n.id, errno);
     }
 }
 

@@ -1,1 +1,7 @@
+mod native_attacks;
+mod native_cleanup;
+mod native_cli;
+mod native_limits;
+mod native_network;
+mod native_util;
 mod vm;
