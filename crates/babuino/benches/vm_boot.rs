@@ -22,7 +22,10 @@ fn main() {
     if let Err(why) = backend.available() {
         return println!("vm_boot: skipped ({why})");
     }
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let mut spec = RunSpec::for_command("python3").unwrap();
     spec.args = vec!["-c".into(), "pass".into()];
     spec.backend = BackendKind::Kvm;
