@@ -236,18 +236,20 @@ impl Vm {
         // calls on values copied before the fork.
         unsafe {
             cmd.pre_exec(move || {
-                // Die with babuino (even on SIGKILL): nothing outlives a run.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
-                    || libc::getppid() != parent
-                {
-                    return Err(std::io::Error::other("parent died"));
-                }
                 for fd in inherit {
                     if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                jail.enter()
+                jail.enter()?;
+                // Die with babuino (even on SIGKILL): nothing outlives a run. Set after the
+                // jail: the kernel clears the parent-death signal when credentials change.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                    || libc::getppid() != parent
+                {
+                    return Err(std::io::Error::other("parent died"));
+                }
+                Ok(())
             });
         }
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
