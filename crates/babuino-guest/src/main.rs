@@ -338,6 +338,26 @@ fn make_dev(dev: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn meminfo_kib(key: &str) -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix(key)
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// MemAvailable in KiB (u64::MAX when unreadable, so a broken /proc never kills the program).
+fn mem_available_kib() -> u64 {
+    match meminfo_kib("MemAvailable:") {
+        0 => u64::MAX,
+        v => v,
+    }
+}
+
 fn oom_kills() -> u64 {
     fs::read_to_string("/proc/vmstat")
         .ok()
@@ -453,6 +473,9 @@ fn run_program(
     let mut from_host = babuino_guest::proto::Decoder::new();
     let mut status: Option<i32> = None;
     let mut buf = vec![0u8; CHUNK];
+    // Memory the guest keeps free: below it the program is out of memory.
+    let reserve_kib = (meminfo_kib("MemTotal:") / 20).max(12 * 1024);
+    let mut oom_by_agent = false;
     loop {
         // Reap everything (PID 1 inherits orphans); remember the program's own status.
         loop {
@@ -473,6 +496,13 @@ fn run_program(
             for (kind, detail) in a.drain(Duration::ZERO) {
                 send(out, &Msg::Denial { kind, detail })?;
             }
+        }
+        if status.is_none() && !oom_by_agent && mem_available_kib() < reserve_kib {
+            // Kill before the kernel starts thrashing the program's own code pages (which under
+            // TCG can take longer than the time limit); the kernel OOM killer stays the backstop.
+            oom_by_agent = true;
+            // SAFETY: kill(-1) from PID 1 signals every process but init itself.
+            unsafe { libc::kill(-1, libc::SIGKILL) };
         }
         if streams.is_empty() && status.is_some() {
             break;
@@ -540,7 +570,9 @@ fn run_program(
         }
     }
     let st = status.unwrap_or(0);
-    let exit = if libc::WIFEXITED(st) {
+    let exit = if oom_by_agent {
+        GuestExit::OutOfMemory
+    } else if libc::WIFEXITED(st) {
         GuestExit::Code(libc::WEXITSTATUS(st))
     } else {
         let sig = libc::WTERMSIG(st);

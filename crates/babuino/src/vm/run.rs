@@ -676,7 +676,7 @@ impl Driver<'_> {
                     });
                     if exit == Some(VmExit::Memory) {
                         let d = format!(
-                            "memory limit of {} MiB reached: the guest kernel killed the program",
+                            "memory limit of {} MiB (the VM's RAM) reached: program killed",
                             cfg.memory_mib
                         );
                         self.event(&mut report, EventKind::Limit, d);

@@ -507,3 +507,97 @@ except OSError as e:
     );
     assert!(processes_with(&mark).is_empty());
 }
+
+#[test]
+fn vm_privileged_attacks_are_denied_and_reported() {
+    let Some(_vm) = ready() else { return };
+    let code = tempfile::tempdir().unwrap();
+    std::fs::write(
+        code.path().join("attack.py"),
+        r##"
+import ctypes, os, subprocess
+def attempt(name, fn):
+    try:
+        fn()
+        print(name, "SUCCEEDED")
+    except Exception as e:
+        print(name, "blocked:", type(e).__name__)
+attempt("read shadow", lambda: open("/etc/shadow").read())
+attempt("mknod", lambda: os.mknod("/tmp/sda", 0o600 | 0o60000, os.makedev(8, 0)))
+attempt("setuid 0", lambda: os.setuid(0))
+attempt("kill init", lambda: os.kill(1, 9))
+libc = ctypes.CDLL(None, use_errno=True)
+def mount():
+    if libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount")
+attempt("mount", mount)
+def ptrace_init():
+    if libc.ptrace(16, 1, None, None) != 0:
+        raise OSError(ctypes.get_errno(), "ptrace")
+attempt("ptrace init", ptrace_init)
+print("visible pids:", sorted(int(p) for p in os.listdir("/proc") if p.isdigit())[:3])
+print("su:", subprocess.run(["su", "-c", "id"], capture_output=True).returncode != 0)
+children = 0
+try:
+    while True:
+        if os.fork() == 0:
+            import time; time.sleep(30); os._exit(0)
+        children += 1
+except OSError as e:
+    print("fork bomb stopped after", children, "children:", type(e).__name__)
+"##,
+    )
+    .unwrap();
+    let run = run_vm(code.path(), &["--pids", "32", "attack.py"]);
+    let printed = run.stderr();
+    assert!(!printed.contains("SUCCEEDED"), "{printed}");
+    for what in [
+        "read shadow",
+        "mknod",
+        "setuid 0",
+        "kill init",
+        "mount",
+        "ptrace init",
+    ] {
+        assert!(
+            printed.contains(&format!("[attack.py] {what} blocked")),
+            "{what}: {printed}"
+        );
+    }
+    // Only the program's own processes are visible (hidepid), never init or the agent.
+    assert!(!printed.contains("visible pids: [1,"), "{printed}");
+    assert!(printed.contains("su: True"), "{printed}");
+    assert!(printed.contains("fork bomb stopped after"), "{printed}");
+    let events = run.events();
+    let has = |prefix: &str, needle: &str| {
+        events
+            .iter()
+            .any(|e| e.starts_with(prefix) && e.contains(needle))
+    };
+    assert!(has("denied-read: ", "/etc/shadow"), "{events:?}");
+    assert!(has("denied-write: ", "mknod"), "{events:?}");
+    assert!(has("denied-syscall: ", "mount"), "{events:?}");
+    assert!(has("denied-syscall: ", "kill"), "{events:?}");
+    assert!(has("denied-syscall: ", "ptrace"), "{events:?}");
+    assert!(has("limit: ", "process limit"), "{events:?}");
+    // The program itself exited normally after its attempts.
+    assert_eq!(run.exit_kind(), "code", "{}", run.report);
+}
+
+#[test]
+fn vm_doctor_lists_the_backend_requirements() {
+    let out = babuino().args(["doctor", "--json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kvm = v["backends"]["kvm"].as_array().unwrap();
+    let names: Vec<&str> = kvm.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    for n in ["qemu", "accelerator", "mksquashfs", "guest assets"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let accel = kvm.iter().find(|c| c["name"] == "accelerator").unwrap();
+    let detail = accel["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("kvm") || detail.starts_with("tcg"),
+        "{detail}"
+    );
+    assert_eq!(out.status.code(), Some(if v["ok"] == true { 0 } else { 1 }));
+}
