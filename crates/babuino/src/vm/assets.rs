@@ -35,7 +35,7 @@ const KERNEL_META_PACKAGE: &str = "linux-image-cloud-amd64";
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
 /// Bumped when the layout of the assets changes, so old caches are rebuilt.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 /// What went wrong while building or checking the guest assets.
 #[derive(Debug, thiserror::Error)]
@@ -566,6 +566,18 @@ fn build_rootfs(work: &Path, out: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     // Mount points the guest agent uses, and a named unprivileged user for the program.
     fs::create_dir_all(root.join("code")).map_err(io("mkdir /code"))?;
     fs::create_dir_all(root.join("out")).map_err(io("mkdir /out"))?;
+    // debootstrap copies the host's resolver configuration; the guest has no DNS (names are
+    // resolved by the host's egress proxy), so it gets none of the host's details.
+    // Remove first: a symbolic link there would point into the host.
+    for f in ["etc/resolv.conf", "etc/hostname"] {
+        let _ = fs::remove_file(root.join(f));
+    }
+    fs::write(
+        root.join("etc/resolv.conf"),
+        "# babuino guest: no DNS; HTTP(S)_PROXY resolves names on the host\n",
+    )
+    .map_err(io("write /etc/resolv.conf"))?;
+    fs::write(root.join("etc/hostname"), "babuino\n").map_err(io("write /etc/hostname"))?;
     let mut passwd = fs::OpenOptions::new()
         .append(true)
         .open(root.join("etc/passwd"))

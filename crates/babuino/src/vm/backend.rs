@@ -195,6 +195,9 @@ impl Backend for VmBackend {
         report
             .details
             .insert("guest_boot_ms".into(), vm.guest_boot_ms.into());
+        report
+            .details
+            .insert("guest_agent_ms".into(), vm.guest_agent_ms.into());
         let exit = match vm.exit {
             VmExit::Code { code } if code != 0 && vm.pids_hit => Exit::Pids,
             VmExit::Code { code } => Exit::Code(code),

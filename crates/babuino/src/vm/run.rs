@@ -134,6 +134,8 @@ pub struct VmReport {
     pub boot_ms: u64,
     /// Guest uptime when the program started (ms).
     pub guest_boot_ms: u64,
+    /// Guest uptime when the agent said hello: kernel booted, modules loaded (ms).
+    pub guest_agent_ms: u64,
     /// Host wall time the program ran (ms).
     pub run_ms: u64,
     /// Host wall time of the whole run, packing to VM destroyed (ms).
@@ -533,6 +535,7 @@ impl Driver<'_> {
             exit: VmExit::Code { code: 0 },
             boot_ms: 0,
             guest_boot_ms: 0,
+            guest_agent_ms: 0,
             run_ms: 0,
             total_ms: 0,
             events: Vec::new(),
@@ -616,8 +619,9 @@ impl Driver<'_> {
                 }
             };
             match msg {
-                Msg::Hello { .. } => {
+                Msg::Hello { uptime_ms } => {
                     hello = true;
+                    report.guest_agent_ms = uptime_ms;
                     let spec = Spec {
                         argv: job.argv.clone(),
                         env: job.env.clone(),
