@@ -171,10 +171,6 @@ impl Backend for VmBackend {
                 "no NIC".into()
             },
         );
-        d.insert(
-            "qemu_jail".into(),
-            "own net/ipc/uts namespaces, uid nobody when started as root, no_new_privs, -sandbox on (spawn, setuid, resource control denied)".into(),
-        );
         let result = run::run(&cfg, &job, sink, proxy_rx.as_ref(), started);
         let teardown = Instant::now();
         // Late proxy events (a connection refused just before the end).
@@ -198,6 +194,14 @@ impl Backend for VmBackend {
         report
             .details
             .insert("guest_agent_ms".into(), vm.guest_agent_ms.into());
+        let mut jail = String::from(
+            "own net/ipc/uts namespaces, uid nobody when started as root, no_new_privs, \
+             -sandbox on (spawn, setuid, resource control denied)",
+        );
+        if vm.qemu_landlock {
+            jail.push_str(", landlock (reads its program files and the guest assets only)");
+        }
+        report.details.insert("qemu_jail".into(), jail.into());
         let exit = match vm.exit {
             VmExit::Code { code } if code != 0 && vm.pids_hit => Exit::Pids,
             VmExit::Code { code } => Exit::Code(code),

@@ -152,6 +152,12 @@ pub fn args(a: &QemuArgs) -> Vec<OsString> {
         Accel::Tcg => v.extend(["-accel".into(), "tcg".into()]),
     }
     v.extend([
+        // Disks come as descriptor sets: QEMU dups them instead of reopening a path (the code
+        // image is already deleted, and Landlock lets QEMU open nothing outside the assets).
+        "-add-fd".into(),
+        format!("fd={},set=1,opaque=rootfs", a.fds.rootfs),
+        "-add-fd".into(),
+        format!("fd={},set=2,opaque=code", a.fds.code),
         "-kernel".into(),
         fd(a.fds.kernel),
         "-initrd".into(),
@@ -159,17 +165,11 @@ pub fn args(a: &QemuArgs) -> Vec<OsString> {
         "-append".into(),
         kernel_args(),
         "-drive".into(),
-        format!(
-            "id=root,file={},format=raw,if=none,readonly=on",
-            fd(a.fds.rootfs)
-        ),
+        "id=root,file=/dev/fdset/1,format=raw,if=none,readonly=on".into(),
         "-device".into(),
         "virtio-blk-device,drive=root,serial=babuino-root".into(),
         "-drive".into(),
-        format!(
-            "id=code,file={},format=raw,if=none,readonly=on",
-            fd(a.fds.code)
-        ),
+        "id=code,file=/dev/fdset/2,format=raw,if=none,readonly=on".into(),
         "-device".into(),
         "virtio-blk-device,drive=code,serial=babuino-code".into(),
         "-chardev".into(),

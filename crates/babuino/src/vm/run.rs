@@ -148,6 +148,8 @@ pub struct VmReport {
     pub truncated: bool,
     /// A fork or clone failed at the process limit.
     pub pids_hit: bool,
+    /// QEMU ran in a Landlock domain (assets and its program files only).
+    pub qemu_landlock: bool,
 }
 
 /// Runs `job` in a fresh VM and destroys it; `sink` receives the program's output and the events
@@ -187,7 +189,7 @@ pub fn run(
         vcpus: cfg.vcpus,
         fds,
     };
-    let mut vm = Vm::spawn(&qargs, cfg.accel)?;
+    let mut vm = Vm::spawn(&qargs, cfg.accel, &cfg.assets.dir)?;
     // QEMU holds its own copies now.
     drop((kernel, initrd, rootfs, code, guest_end));
     let spawned = Instant::now();
@@ -214,12 +216,13 @@ pub fn run(
 /// QEMU and the thread collecting its console.
 struct Vm {
     child: Child,
+    landlock: bool,
     console: Arc<Mutex<Vec<u8>>>,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Vm {
-    fn spawn(a: &QemuArgs, accel: Accel) -> Result<Self, VmError> {
+    fn spawn(a: &QemuArgs, accel: Accel, asset_dir: &Path) -> Result<Self, VmError> {
         let inherit = [
             a.fds.kernel,
             a.fds.initrd,
@@ -227,7 +230,8 @@ impl Vm {
             a.fds.code,
             a.fds.control,
         ];
-        let jail = Jail::for_host(accel);
+        let landlock = qemu_landlock(asset_dir, accel)?;
+        let jail = Jail::for_host(accel, landlock.as_ref());
         let mut cmd = Command::new(qemu::QEMU);
         cmd.args(qemu::args(a))
             .stdin(Stdio::null())
@@ -296,6 +300,7 @@ impl Vm {
         }
         Ok(Vm {
             child,
+            landlock: jail.landlock.is_some(),
             console,
             readers,
         })
@@ -331,22 +336,29 @@ impl Drop for Vm {
 }
 
 /// The namespaces and identity QEMU runs with: its own network (empty: it needs none), IPC and
-/// UTS namespaces; as root it also drops to `nobody` (keeping the group of /dev/kvm for KVM).
+/// UTS namespaces; as root it also drops to `nobody` (keeping the group of /dev/kvm for KVM);
+/// and a Landlock domain that lets it read only its own program files and the guest assets.
 #[derive(Debug, Clone, Copy)]
 struct Jail {
     root: bool,
     kvm_gid: Option<libc::gid_t>,
+    /// A prepared Landlock ruleset (applied in the child), when the kernel supports Landlock.
+    landlock: Option<libc::c_int>,
 }
 
 impl Jail {
-    fn for_host(accel: Accel) -> Self {
+    fn for_host(accel: Accel, landlock: Option<&OwnedFd>) -> Self {
         use std::os::unix::fs::MetadataExt;
         let root = nix::unistd::geteuid().is_root();
         let kvm_gid = match accel {
             Accel::Kvm => fs::metadata("/dev/kvm").ok().map(|m| m.gid()),
             Accel::Tcg => None,
         };
-        Jail { root, kvm_gid }
+        Jail {
+            root,
+            kvm_gid,
+            landlock: landlock.map(|f| f.as_raw_fd()),
+        }
     }
 
     /// Runs in the forked child (async-signal-safe calls only).
@@ -356,7 +368,8 @@ impl Jail {
         if !self.root {
             flags |= libc::CLONE_NEWUSER;
         }
-        // SAFETY: unshare/setgroups/setgid/setuid take plain values or a pointer to a local array.
+        // SAFETY: unshare/setgroups/setgid/setuid/prctl/landlock_restrict_self take plain values
+        // or a pointer to a local array.
         unsafe {
             if libc::unshare(flags) != 0 {
                 return err();
@@ -374,9 +387,93 @@ impl Jail {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return err();
             }
+            if let Some(fd) = self.landlock
+                && libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0
+            {
+                return err();
+            }
         }
         Ok(())
     }
+}
+
+/// Landlock access rights of ABI 1 (what every Landlock kernel knows).
+mod ll {
+    pub const EXECUTE: u64 = 1 << 0;
+    pub const WRITE_FILE: u64 = 1 << 1;
+    pub const READ_FILE: u64 = 1 << 2;
+    pub const READ_DIR: u64 = 1 << 3;
+    /// Every filesystem right of ABI 1: anything not granted below is denied.
+    pub const ALL: u64 = (1 << 13) - 1;
+    pub const RULE_PATH_BENEATH: libc::c_int = 1;
+}
+
+/// Prepares the Landlock ruleset for QEMU: read and execute its program files, read the guest
+/// assets, `/dev/null`, `/dev/urandom`, and `/dev/kvm` for KVM; nothing else on the filesystem.
+/// `None` when this kernel has no Landlock (the other layers of the jail still apply).
+fn qemu_landlock(asset_dir: &Path, accel: Accel) -> Result<Option<OwnedFd>, VmError> {
+    use std::os::fd::FromRawFd;
+    let attr: u64 = ll::ALL;
+    // SAFETY: attr is a valid landlock_ruleset_attr of the given size (ABI 1 layout).
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            &attr as *const u64,
+            std::mem::size_of::<u64>(),
+            0,
+        )
+    };
+    if fd < 0 {
+        return Ok(None);
+    }
+    // SAFETY: the kernel just returned this descriptor; we own it.
+    let ruleset = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let read = ll::EXECUTE | ll::READ_FILE | ll::READ_DIR;
+    let mut rules: Vec<(PathBuf, u64)> = ["/usr", "/lib", "/lib64", "/bin", "/etc"]
+        .iter()
+        .map(|p| (PathBuf::from(p), read))
+        .collect();
+    rules.push((asset_dir.to_path_buf(), ll::READ_FILE | ll::READ_DIR));
+    rules.push(("/dev/null".into(), ll::READ_FILE | ll::WRITE_FILE));
+    rules.push(("/dev/urandom".into(), ll::READ_FILE));
+    if accel == Accel::Kvm {
+        rules.push(("/dev/kvm".into(), ll::READ_FILE | ll::WRITE_FILE));
+    }
+    for (path, access) in rules {
+        let Ok(f) = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&path)
+        else {
+            continue; // e.g. no /lib64 on this distribution
+        };
+        let access = if f.metadata().is_ok_and(|m| m.is_dir()) {
+            access
+        } else {
+            access & (ll::EXECUTE | ll::READ_FILE | ll::WRITE_FILE)
+        };
+        // struct landlock_path_beneath_attr { __u64 allowed_access; __s32 parent_fd; } packed.
+        let mut attr = [0u8; 12];
+        attr[..8].copy_from_slice(&access.to_ne_bytes());
+        attr[8..].copy_from_slice(&f.as_raw_fd().to_ne_bytes());
+        // SAFETY: attr is a valid packed landlock_path_beneath_attr; both fds are open.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset.as_raw_fd(),
+                ll::RULE_PATH_BENEATH,
+                attr.as_ptr(),
+                0,
+            )
+        };
+        if rc != 0 {
+            return Err(VmError::Io {
+                what: format!("landlock rule for {}", path.display()),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+    }
+    Ok(Some(ruleset))
 }
 
 /// Packs the code directory into a read-only squashfs image and returns an open descriptor to
@@ -544,6 +641,7 @@ impl Driver<'_> {
             stderr_bytes: 0,
             truncated: false,
             pids_hit: false,
+            qemu_landlock: vm.landlock,
         };
         let mut hello = false;
         let mut started: Option<Instant> = None;
@@ -856,6 +954,45 @@ impl OutputWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qemu_landlock_allows_the_assets_and_denies_the_rest() {
+        let assets = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        fs::write(assets.path().join("vmlinux"), "kernel").unwrap();
+        fs::write(other.path().join("secret"), "secret").unwrap();
+        let Some(ruleset) = qemu_landlock(assets.path(), Accel::Tcg).unwrap() else {
+            eprintln!("skipped: this kernel has no Landlock");
+            return;
+        };
+        let fd = ruleset.as_raw_fd();
+        let cat = |p: &Path| {
+            let mut c = Command::new("cat");
+            c.arg(p);
+            // SAFETY: only prctl and the landlock syscall between fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                        || libc::syscall(libc::SYS_landlock_restrict_self, fd, 0) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            c.output().unwrap()
+        };
+        let ok = cat(&assets.path().join("vmlinux"));
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        assert_eq!(ok.stdout, b"kernel");
+        let denied = cat(&other.path().join("secret"));
+        assert!(!denied.status.success());
+        assert!(String::from_utf8_lossy(&denied.stderr).contains("Permission denied"));
+    }
 
     #[test]
     fn output_writer_refuses_escapes_and_links() {

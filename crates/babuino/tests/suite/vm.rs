@@ -268,6 +268,15 @@ print("result:", sum(range(10)))
     assert!(std::fs::symlink_metadata(out_path.join("shadow-link")).is_err());
     assert_eq!(run.report["backend"], "kvm");
     assert_eq!(run.report["details"]["accel"], "tcg");
+    // QEMU itself ran jailed, with Landlock where the host kernel has it.
+    let jail = run.report["details"]["qemu_jail"].as_str().unwrap();
+    // SAFETY: LANDLOCK_CREATE_RULESET_VERSION only returns the ABI version (no pointers used).
+    let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, 0usize, 0usize, 1u32) };
+    assert_eq!(
+        jail.contains("landlock"),
+        abi >= 1,
+        "{jail} (landlock abi {abi})"
+    );
 }
 
 #[test]
