@@ -610,3 +610,23 @@ fn vm_doctor_lists_the_backend_requirements() {
     );
     assert_eq!(out.status.code(), Some(if v["ok"] == true { 0 } else { 1 }));
 }
+
+#[test]
+fn vm_boot_stall_fails_with_a_clear_error_and_leaves_nothing() {
+    let Some(_vm) = ready() else { return };
+    let code = tempfile::tempdir().unwrap();
+    let mark = marker();
+    let (k, v) = mark.split_once('=').unwrap();
+    // No guest boots in one second under TCG: this is a stall as far as babuino can tell.
+    let out = babuino()
+        .args(["run", "--sandbox", "kvm", "--accel", "tcg", "true"])
+        .current_dir(code.path())
+        .env("BABUINO_VM_BOOT_TIMEOUT", "1")
+        .env(k, v)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("did not boot within 1 s (accel tcg)"), "{err}");
+    assert!(processes_with(&mark).is_empty(), "qemu left running");
+}
