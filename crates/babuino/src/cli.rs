@@ -6,7 +6,7 @@
 //! 128+N killed by signal N; 2 bad input (nothing was run).
 
 use crate::backend::{OutputSink, Stream, backend_for};
-use crate::report::{Event, Exit, RunReport};
+use crate::report::{Event, RunReport};
 use crate::spec::{self, BackendKind, HostPattern, Interpreter, RunSpec, SYSTEM_BIN_DIRS};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -378,9 +378,6 @@ fn run(a: RunArgs) -> ExitCode {
             Err(e) => eprintln!("babuino: cannot encode the report: {e}"),
         }
     } else if !a.quiet {
-        if let Exit::SetupFailed(why) = &report.exit {
-            eprintln!("[babuino] sandbox setup failed: {why}");
-        }
         eprintln!(
             "[babuino] {} after {:.2} s · sandbox destroyed",
             report.exit.describe(),

@@ -249,6 +249,11 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
     let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
     sys::dup2(null.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
     drop(null);
+    // SIGUSR1 from the host means "stop the program now" (timeout, output cap, interrupt):
+    // kill everything, then still copy /out back. Blocked here, waited for on a thread below.
+    let mut usr1 = nix::sys::signal::SigSet::empty();
+    usr1.add(Signal::SIGUSR1);
+    usr1.thread_block().ctx(|| "block SIGUSR1".into())?;
     send(chan, &InitMsg::Ready);
     let child = match sys::fork().ctx(|| "fork program".into())? {
         sys::Fork::Child => {
@@ -259,6 +264,11 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
         sys::Fork::Parent(pid) => pid,
     };
     drop(child_sock);
+    std::thread::spawn(move || {
+        if usr1.wait().is_ok() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+        }
+    });
     if let Some(l) = listener {
         std::thread::spawn(move || {
             let _ = crate::egress::forward_tcp_to_unix(l, Path::new(PROXY_SOCKET_IN_SANDBOX));
@@ -680,6 +690,7 @@ fn exec_program(
         );
         std::process::exit(125)
     };
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let _ = nix::unistd::setsid();
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         fail("set parent-death signal", &e);

@@ -29,16 +29,18 @@ use std::time::{Duration, Instant};
 pub const MAX_EVENTS: usize = 1000;
 /// Extra time allowed for building the sandbox, on top of the run's timeout.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the sandbox may take to stop (and copy `/out`) after it is told to.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The runtime directory holding per-run state (`BABUINO_RUNTIME_DIR` overrides).
 pub fn runtime_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("BABUINO_RUNTIME_DIR") {
+    if let Some(d) = std::env::var_os("BABUINO_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/run/babuino");
     }
-    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| Path::new(x).is_absolute()) {
         return PathBuf::from(x).join("babuino");
     }
     PathBuf::from(format!("/tmp/babuino-{}", nix::unistd::geteuid()))
@@ -303,6 +305,7 @@ impl Backend for NativeBackend {
         let mut report = run.report;
         match result {
             Ok(()) => {}
+            Err(BackendError::Setup(why)) => report.set_exit(Exit::SetupFailed(why)),
             Err(e) => report.set_exit(Exit::SetupFailed(e.to_string())),
         }
         report.timings.teardown_ms += ms(teardown.elapsed());
@@ -470,11 +473,25 @@ impl NativeBackend {
         let cap = spec.limits.output_bytes;
         let mut grace: Option<Instant> = None;
         let mut proxy_seen = 0usize;
+        let mut pid1: Option<i32> = None;
+        // Asks the sandbox's init to kill the program and still copy /out back; the hard kill
+        // follows if the sandbox has not finished within the grace period.
+        let soft_stop = |pid1: Option<i32>, child: &std::process::Child| match pid1 {
+            Some(p) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGUSR1,
+                );
+            }
+            None => kill(child),
+        };
         while open_streams > 0 {
             let now = Instant::now();
             let wait_until = grace.unwrap_or(deadline);
             if now >= wait_until {
                 if grace.is_some() {
+                    kill(&child);
+                    cgroups.kill_all(Duration::from_secs(2));
                     break;
                 }
                 if ended.is_none() {
@@ -488,9 +505,8 @@ impl NativeBackend {
                         ),
                     );
                 }
-                kill(&child);
-                cgroups.kill_all(Duration::from_secs(2));
-                grace = Some(Instant::now() + Duration::from_secs(2));
+                soft_stop(pid1, &child);
+                grace = Some(Instant::now() + STOP_GRACE);
                 continue;
             }
             if ended.is_none()
@@ -501,9 +517,8 @@ impl NativeBackend {
                     EventKind::Info,
                     format!("babuino got signal {sig}: sandbox killed"),
                 );
-                kill(&child);
-                cgroups.kill_all(Duration::from_secs(2));
-                grace = Some(Instant::now() + Duration::from_secs(2));
+                soft_stop(pid1, &child);
+                grace = Some(Instant::now() + STOP_GRACE);
                 continue;
             }
             let slice = (wait_until - now).min(Duration::from_millis(100));
@@ -535,8 +550,8 @@ impl NativeBackend {
                             EventKind::Limit,
                             format!("output cap of {cap} bytes reached: program killed"),
                         );
-                        kill(&child);
-                        cgroups.kill_all(Duration::from_secs(2));
+                        soft_stop(pid1, &child);
+                        grace = Some(Instant::now() + STOP_GRACE);
                     }
                 }
                 Msg::Closed => open_streams -= 1,
@@ -552,6 +567,7 @@ impl NativeBackend {
                         run.report.details.insert(key, value);
                     }
                     InitMsg::Pid1 { pid } => {
+                        pid1 = Some(pid);
                         // Only a process inside the run's cgroups may start the program.
                         let placed = cgroups.add(pid).map_err(|e| e.to_string()).and_then(|()| {
                             stdin
