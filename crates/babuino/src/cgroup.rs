@@ -226,6 +226,18 @@ impl RunCgroups {
         Ok(())
     }
 
+    /// Files a single-threaded process writes `0` into to move itself into the run's cgroups.
+    ///
+    /// On v1 these are the `tasks` files: a thread moving itself there skips the global
+    /// threadgroup lock, whose RCU synchronisation otherwise costs ~15 ms per run.
+    pub fn self_attach_files(&self) -> Vec<PathBuf> {
+        let file = match self.version {
+            Version::V1 => "tasks",
+            Version::V2 => "cgroup.procs",
+        };
+        self.dirs.iter().map(|d| d.join(file)).collect()
+    }
+
     /// Whether the kernel OOM-killed something in the run.
     pub fn oom_killed(&self) -> bool {
         let file = match self.version {

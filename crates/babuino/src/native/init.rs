@@ -43,6 +43,8 @@ pub struct InitConfig {
     pub timeout_secs: u64,
     /// Copy `/out` back to the host after the run, up to this many bytes (0: do not copy).
     pub out_max_bytes: u64,
+    /// Cgroup files the init writes `0` into (moving itself) before anything else starts.
+    pub cgroup_attach: Vec<PathBuf>,
 }
 
 /// A message from the init to the host.
@@ -57,8 +59,7 @@ pub enum InitMsg {
         key: String,
         value: serde_json::Value,
     },
-    /// Host PID of the namespace's init: the host moves it into the run's cgroups, then writes
-    /// `go` on the init's stdin.
+    /// Host PID of the namespace's init (the host signals it to stop the program early).
     Pid1 {
         pid: i32,
     },
@@ -167,6 +168,10 @@ fn stage1(chan: &Chan) -> Result<i32, SetupError> {
         what: "parse sandbox configuration".into(),
         source: io::Error::new(io::ErrorKind::InvalidData, e),
     })?;
+    // Into the run's cgroups first: everything forked from here on inherits them.
+    for f in &cfg.cgroup_attach {
+        fs::write(f, "0").ctx(|| format!("join cgroup {}", f.display()))?;
+    }
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     nix::sched::unshare(
@@ -236,16 +241,6 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
             what: "build seccomp filter".into(),
             source: io::Error::other(e.to_string()),
         })?;
-    // Everything above overlapped with the host moving us into the run's cgroups; the program
-    // may only start once that is done.
-    let mut go = String::new();
-    io::stdin()
-        .lock()
-        .read_line(&mut go)
-        .ctx(|| "wait for the host".into())?;
-    if go.trim() != "go" {
-        return Ok(125);
-    }
     let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
     sys::dup2(null.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
     drop(null);

@@ -404,6 +404,7 @@ impl NativeBackend {
             } else {
                 0
             },
+            cgroup_attach: cgroups.self_attach_files(),
         };
         if let Some(out) = &spec.output_dir {
             fs::create_dir_all(out).map_err(|e| {
@@ -453,8 +454,7 @@ impl NativeBackend {
             });
         }
         drop(tx);
-        let mut stdin = child.stdin.take();
-        if let Some(stdin) = stdin.as_mut() {
+        if let Some(mut stdin) = child.stdin.take() {
             let mut line = serde_json::to_vec(&cfg)
                 .map_err(|e| BackendError::Setup(format!("encode configuration: {e}")))?;
             line.push(b'\n');
@@ -566,22 +566,7 @@ impl NativeBackend {
                     InitMsg::Detail { key, value } => {
                         run.report.details.insert(key, value);
                     }
-                    InitMsg::Pid1 { pid } => {
-                        pid1 = Some(pid);
-                        // Only a process inside the run's cgroups may start the program.
-                        let placed = cgroups.add(pid).map_err(|e| e.to_string()).and_then(|()| {
-                            stdin
-                                .take()
-                                .ok_or_else(|| "lost the init's stdin".to_string())
-                                .and_then(|mut s| s.write_all(b"go\n").map_err(|e| e.to_string()))
-                        });
-                        if let Err(e) = placed {
-                            setup_error.get_or_insert(format!(
-                                "cannot place the sandbox in its cgroups: {e}"
-                            ));
-                            kill(&child);
-                        }
-                    }
+                    InitMsg::Pid1 { pid } => pid1 = Some(pid),
                     InitMsg::Ready => {
                         let now = Instant::now();
                         run.report.timings.setup_ms = ms(now - run.started);
