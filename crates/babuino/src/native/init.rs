@@ -295,6 +295,7 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
     while let Ok(s) = waitpid(Pid::from_raw(-1), None) {
         let _ = s;
     }
+    report_full_filesystems(chan);
     if cfg.out_max_bytes > 0 {
         copy_out(chan, cfg.out_max_bytes);
     }
@@ -752,6 +753,25 @@ fn exec_program(
         path.to_string_lossy()
     );
     std::process::exit(if e == nix::Error::ENOENT { 127 } else { 126 })
+}
+
+/// Reports the writable filesystems the program filled up (a limit it ran into).
+fn report_full_filesystems(chan: &Chan) {
+    for p in ["/tmp", OUT_MOUNT, "/dev/shm"] {
+        let Ok(st) = nix::sys::statvfs::statvfs(p) else {
+            continue;
+        };
+        let size = st.blocks() as u64 * st.fragment_size() as u64;
+        if st.blocks_available() == 0 && st.blocks() > 0 {
+            event(
+                chan,
+                EventKind::Limit,
+                format!("{p} is full ({} MiB, --tmp-size)", size >> 20),
+            );
+        } else if st.files_available() == 0 && st.files() > 0 {
+            event(chan, EventKind::Limit, format!("{p} ran out of inodes"));
+        }
+    }
 }
 
 /// Sends `/out` to the host: regular files and directories only, never following links.

@@ -390,6 +390,8 @@ impl NativeBackend {
                 env.push((k.to_string(), url.clone()));
             }
             env.push(("NO_PROXY".into(), String::new()));
+            // Node's built-in fetch honours the proxy variables only when asked to.
+            env.push(("NODE_USE_ENV_PROXY".into(), "1".into()));
         }
         let cfg = InitConfig {
             argv,

@@ -296,6 +296,12 @@ fn tmpfs_and_disk_fill_are_bounded() {
     let out = o.program_output();
     assert!(out.contains("/tmp full after"), "{out}");
     assert!(out.contains("/out full after"), "{out}");
+    assert!(
+        o.has_event("limit", "/tmp is full (8 MiB"),
+        "{:?}",
+        o.report["events"]
+    );
+    assert!(o.has_event("limit", "/out is full"));
     for line in out.lines().filter(|l| l.contains("full after")) {
         let n: u64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
         assert!(n <= 8, "{line}");
