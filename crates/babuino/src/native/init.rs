@@ -761,7 +761,7 @@ fn report_full_filesystems(chan: &Chan) {
         let Ok(st) = nix::sys::statvfs::statvfs(p) else {
             continue;
         };
-        let size = st.blocks() as u64 * st.fragment_size() as u64;
+        let size = st.blocks() * st.fragment_size();
         if st.blocks_available() == 0 && st.blocks() > 0 {
             event(
                 chan,
