@@ -92,26 +92,34 @@ impl RunCgroups {
     /// Creates the cgroups for run `id` and applies the limits.
     pub fn create(id: &str, limits: &Limits) -> Result<Self, CgroupError> {
         let name = format!("babuino-{id}");
-        if let Some(own) = v2_own_dir() {
+        if let (Some(root), Some(own)) = (v2_root(), v2_own_dir()) {
+            // As root, runs live under <root>/babuino (the root cgroup is exempt from the "no
+            // internal processes" rule, so controllers can be enabled below it); otherwise under
+            // our own (delegated) cgroup.
+            let base = if nix::unistd::geteuid().is_root() {
+                root
+            } else {
+                own
+            };
             let controllers =
-                fs::read_to_string(own.join("cgroup.controllers")).unwrap_or_default();
+                fs::read_to_string(base.join("cgroup.controllers")).unwrap_or_default();
             if controllers.split_whitespace().any(|c| c == "memory")
                 && controllers.split_whitespace().any(|c| c == "pids")
             {
-                return Self::create_v2(&own, &name, limits);
+                return Self::create_v2(&base, &name, limits);
             }
         }
         Self::create_v1(&name, limits)
     }
 
-    fn create_v2(own: &Path, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
-        // The "no internal processes" rule: controllers can only be enabled for children of a
-        // cgroup without processes, so runs live under a `babuino` parent we enable them in.
-        let parent = own.join("babuino");
+    fn create_v2(base: &Path, name: &str, limits: &Limits) -> Result<Self, CgroupError> {
+        // Controllers can only be enabled for the children of a cgroup without processes, so
+        // runs live under a `babuino` parent with the controllers enabled.
+        let parent = base.join("babuino");
         if !parent.exists() {
             mkdir(&parent)?;
         }
-        let _ = fs::write(own.join("cgroup.subtree_control"), "+memory +pids +cpu");
+        let _ = fs::write(base.join("cgroup.subtree_control"), "+memory +pids +cpu");
         let _ = fs::write(parent.join("cgroup.subtree_control"), "+memory +pids +cpu");
         let dir = parent.join(name);
         mkdir(&dir)?;

@@ -360,7 +360,20 @@ fn read_cstr(pid: u32, addr: u64) -> Option<String> {
 /// Resolves a path argument as the process sees it: (path for display, path usable by us).
 fn resolve(pid: u32, dirfd: Option<i64>, path: &str) -> (String, PathBuf) {
     if path.starts_with('/') {
-        return (path.to_string(), PathBuf::from(path));
+        // "self" must mean the program, not the supervisor looking at it.
+        let real = if let Some(rest) = path.strip_prefix("/proc/self/") {
+            format!("/proc/{pid}/{rest}")
+        } else if let Some(n) = path.strip_prefix("/dev/fd/") {
+            format!("/proc/{pid}/fd/{n}")
+        } else {
+            match path {
+                "/dev/stdin" => format!("/proc/{pid}/fd/0"),
+                "/dev/stdout" => format!("/proc/{pid}/fd/1"),
+                "/dev/stderr" => format!("/proc/{pid}/fd/2"),
+                _ => path.to_string(),
+            }
+        };
+        return (path.to_string(), PathBuf::from(real));
     }
     let base = match dirfd {
         Some(fd) if fd as i32 != libc::AT_FDCWD => format!("/proc/{pid}/fd/{}", fd as i32),
