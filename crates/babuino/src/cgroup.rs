@@ -371,3 +371,21 @@ pub fn reap_dirs(dirs: &[PathBuf]) {
     kill_dirs(dirs, freezer.as_deref(), version, Duration::from_secs(2));
     remove_dirs(dirs);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kernel_counters() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("memory.oom_control");
+        fs::write(&f, "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n").unwrap();
+        assert_eq!(counter(&f, "oom_kill"), 3);
+        assert_eq!(counter(&f, "under_oom"), 0);
+        let p = dir.path().join("pids.events");
+        fs::write(&p, "max 12\n").unwrap();
+        assert_eq!(counter(&p, "max"), 12);
+        assert_eq!(counter(&dir.path().join("missing"), "max"), 0);
+    }
+}

@@ -651,3 +651,50 @@ impl NativeBackend {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_paths_must_be_plain_relative() {
+        assert!(safe_rel("a/b.txt").is_some());
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
+            assert!(safe_rel(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn output_files_never_follow_host_links() {
+        let out = tempfile::tempdir().unwrap();
+        let victim = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(victim.path(), out.path().join("dir")).unwrap();
+        let data = b"payload";
+        let r = write_output(out.path(), Path::new("dir/x"), &mut &data[..], 7);
+        assert!(r.is_err());
+        assert!(!victim.path().join("x").exists());
+        write_output(out.path(), Path::new("ok/x"), &mut &data[..], 7).unwrap();
+        assert_eq!(fs::read(out.path().join("ok/x")).unwrap(), data);
+        // Existing files are not overwritten.
+        assert!(write_output(out.path(), Path::new("ok/x"), &mut &data[..], 7).is_err());
+    }
+
+    #[test]
+    fn leftovers_of_dead_owners_are_reaped_and_live_ones_kept() {
+        let rt = tempfile::tempdir().unwrap();
+        let dead = rt.path().join("dead");
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join("owner"), "999999999 1").unwrap();
+        let live = rt.path().join("live");
+        fs::create_dir(&live).unwrap();
+        let me = std::process::id();
+        fs::write(
+            live.join("owner"),
+            format!("{me} {}", process_start_time(me).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(reap_leftovers(rt.path()), vec!["dead".to_string()]);
+        assert!(!dead.exists());
+        assert!(live.exists());
+    }
+}
