@@ -322,6 +322,36 @@ fn fd_exhaustion_is_contained() {
 }
 
 #[test]
+fn vsock_and_exotic_socket_families_are_denied() {
+    require_native!();
+    // AF_VSOCK is not confined by network namespaces: on a VM it reaches the hypervisor host.
+    let o = run_script(
+        "vsock.py",
+        "import socket
+for fam in [40, 38, 30, 21]:
+    try:
+        socket.socket(fam, socket.SOCK_STREAM if fam != 38 else socket.SOCK_SEQPACKET); print('OPENED', fam)
+    except OSError as e:
+        print('denied', fam, e.errno)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+print('inet and unix ok')
+",
+        &[],
+    );
+    let out = o.program_output();
+    assert!(!out.contains("OPENED"), "{out}");
+    assert!(out.contains("denied 40 1"), "{out}");
+    assert!(out.contains("inet and unix ok"), "{out}");
+    assert!(
+        o.has_event("denied-syscall", "socket AF_VSOCK"),
+        "{:?}",
+        o.report["events"]
+    );
+    assert!(o.has_event("denied-syscall", "socket AF_ALG"));
+}
+
+#[test]
 fn raw_sockets_and_ipv6_are_unavailable() {
     require_native!();
     let o = run_script(
