@@ -87,6 +87,9 @@ struct RunArgs {
     /// Print the run report as JSON on stdout (program output goes to stderr)
     #[arg(long)]
     json: bool,
+    /// Give the program babuino's stdin (a pipe or file, not a terminal) instead of /dev/null
+    #[arg(long)]
+    stdin: bool,
     /// Do not print babuino's own lines (header, events, summary)
     #[arg(long, short)]
     quiet: bool,
@@ -233,6 +236,13 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
         spec.env.insert(k, v);
     }
     spec.output_dir = a.output.clone();
+    if a.stdin {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            bail!("--stdin needs a pipe or a file: a terminal would give the sandbox your tty");
+        }
+        spec.stdin = true;
+    }
     if let Some(out) = &spec.output_dir
         && out.exists()
         && !out.is_dir()

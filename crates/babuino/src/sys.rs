@@ -335,3 +335,10 @@ pub fn pass_fd_as(cmd: &mut std::process::Command, fd: RawFd, target: RawFd) {
         cmd.pre_exec(move || dup2(fd, target));
     }
 }
+
+/// Takes ownership of a descriptor a successful system call just returned.
+pub fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass a descriptor freshly returned by the kernel (e.g. F_DUPFD_CLOEXEC)
+    // that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

@@ -45,6 +45,9 @@ pub struct InitConfig {
     pub out_max_bytes: u64,
     /// Cgroup files the init writes `0` into (moving itself) before anything else starts.
     pub cgroup_attach: Vec<PathBuf>,
+    /// The program's stdin is descriptor 4 (babuino's own stdin); otherwise `/dev/null`.
+    #[serde(default)]
+    pub stdin_fd: bool,
 }
 
 /// A message from the init to the host.
@@ -241,9 +244,16 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
             what: "build seccomp filter".into(),
             source: io::Error::other(e.to_string()),
         })?;
-    let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
-    sys::dup2(null.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
-    drop(null);
+    if cfg.stdin_fd {
+        let given = sys::take_fd(4).ok_or_else(|| SetupError {
+            what: "take the program's stdin".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        })?;
+        sys::dup2(given.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
+    } else {
+        let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
+        sys::dup2(null.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
+    }
     // SIGUSR1 from the host means "stop the program now" (timeout, output cap, interrupt):
     // kill everything, then still copy /out back. Blocked here, waited for on a thread below.
     let mut usr1 = nix::sys::signal::SigSet::empty();

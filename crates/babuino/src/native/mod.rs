@@ -407,6 +407,7 @@ impl NativeBackend {
                 0
             },
             cgroup_attach: cgroups.self_attach_files(),
+            stdin_fd: spec.stdin,
         };
         if let Some(out) = &spec.output_dir {
             fs::create_dir_all(out).map_err(|e| {
@@ -425,6 +426,17 @@ impl NativeBackend {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         crate::sys::pass_fd_as(&mut cmd, chan_w_raw, 3);
+        // Our stdin, duplicated away from 0 (the child's 0 becomes the configuration pipe
+        // before `pre_exec` runs), arrives in the init as descriptor 4.
+        let _stdin_dup = if spec.stdin {
+            let fd = nix::fcntl::fcntl(std::io::stdin(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
+                .map_err(|e| BackendError::io("duplicate stdin", e.into()))?;
+            let owned = crate::sys::own_fd(fd);
+            crate::sys::pass_fd_as(&mut cmd, owned.as_raw_fd(), 4);
+            Some(owned)
+        } else {
+            None
+        };
         let mut child = cmd
             .spawn()
             .map_err(|e| BackendError::io(format!("start {}", exe.display()), e))?;
