@@ -357,6 +357,30 @@ fn remove_dirs(dirs: &[PathBuf]) {
     }
 }
 
+/// Where the cgroups of run `id` would be (for reaping a run that died before recording them).
+pub fn candidate_dirs(id: &str) -> Vec<PathBuf> {
+    let name = format!("babuino-{id}");
+    let mut v = Vec::new();
+    for ctrl in ["memory", "pids", "cpu", "freezer"] {
+        if let Some(own) = own_cgroup(ctrl) {
+            v.push(
+                Path::new(CG_ROOT)
+                    .join(ctrl)
+                    .join(own.trim_start_matches('/'))
+                    .join(&name),
+            );
+        }
+    }
+    if let Some(root) = v2_root() {
+        v.push(root.join("babuino").join(&name));
+        if let Some(own) = v2_own_dir() {
+            v.push(own.join("babuino").join(&name));
+        }
+    }
+    v.retain(|d| d.is_dir());
+    v
+}
+
 /// Kills whatever is left in cgroup directories recorded by a run that died, and removes them.
 pub fn reap_dirs(dirs: &[PathBuf]) {
     let version = if dirs.iter().any(|d| d.join("cgroup.kill").exists()) {

@@ -85,12 +85,16 @@ pub fn reap_leftovers(dir: &Path) -> Vec<String> {
         {
             continue;
         }
-        let cgroups: Vec<PathBuf> = fs::read_to_string(path.join("cgroups"))
+        let mut cgroups: Vec<PathBuf> = fs::read_to_string(path.join("cgroups"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.starts_with("/sys/fs/cgroup/"))
+            .filter(|l| l.starts_with("/sys/fs/cgroup/") && !l.contains(".."))
             .map(PathBuf::from)
             .collect();
+        if cgroups.is_empty() {
+            // Killed before it recorded them: look where they would be.
+            cgroups = cgroup::candidate_dirs(&e.file_name().to_string_lossy());
+        }
         cgroup::reap_dirs(&cgroups);
         let _ = fs::remove_dir_all(&path);
         reaped.push(e.file_name().to_string_lossy().into_owned());
