@@ -10,7 +10,25 @@ use std::time::{Duration, Instant};
 
 const BABUINO: &str = env!("CARGO_BIN_EXE_babuino");
 
-fn time_runs(n: usize, mut make: impl FnMut() -> Command) -> Option<Vec<f64>> {
+/// CPU time (user + system) of all waited-for descendants so far, ms.
+fn children_cpu_ms() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::time::TimeValLike;
+    getrusage(UsageWho::RUSAGE_CHILDREN)
+        .map(|u| {
+            (u.user_time().num_microseconds() + u.system_time().num_microseconds()) as f64 / 1e3
+        })
+        .unwrap_or(0.0)
+}
+
+struct Sample {
+    /// Wall-clock ms, sorted.
+    wall: Vec<f64>,
+    /// Mean CPU ms (user + system of every process of the run).
+    cpu: f64,
+}
+
+fn time_runs(n: usize, mut make: impl FnMut() -> Command) -> Option<Sample> {
     let mut v = Vec::with_capacity(n);
     // One warm-up run (page cache, first-exec costs).
     make()
@@ -18,6 +36,7 @@ fn time_runs(n: usize, mut make: impl FnMut() -> Command) -> Option<Vec<f64>> {
         .stderr(Stdio::null())
         .status()
         .ok()?;
+    let cpu0 = children_cpu_ms();
     for _ in 0..n {
         let mut c = make();
         c.stdout(Stdio::null()).stderr(Stdio::null());
@@ -29,8 +48,9 @@ fn time_runs(n: usize, mut make: impl FnMut() -> Command) -> Option<Vec<f64>> {
         }
         v.push(ms);
     }
+    let cpu = (children_cpu_ms() - cpu0) / n as f64;
     v.sort_by(|a, b| a.total_cmp(b));
-    Some(v)
+    Some(Sample { wall: v, cpu })
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -105,16 +125,26 @@ fn main() {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    println!("babuino overhead benchmark: {n} runs per row, medians (p90) in ms");
     println!(
-        "{:<22} {:>14} {:>16} {:>14} {:>16} {:>14}",
-        "command", "bare", "babuino", "overhead", "bwrap", "overhead"
+        "babuino overhead benchmark: {n} runs per row; wall-clock median (p90) and mean CPU time, ms"
     );
+    println!(
+        "{:<26} {:>20} {:>20} {:>10} {:>20} {:>10}",
+        "command", "bare", "babuino", "+wall", "bwrap", "+wall"
+    );
+    let fmt = |s: &Sample| {
+        format!(
+            "{:.2} ({:.2}) cpu {:.1}",
+            median(&s.wall),
+            p90(&s.wall),
+            s.cpu
+        )
+    };
     for cmd in [&["/bin/true"][..], &["/usr/bin/python3", "-c", "pass"][..]] {
         let bare_t = time_runs(n, || bare(cmd)).expect("bare run failed");
         let Some(bab) = time_runs(n, || babuino(cmd)) else {
             println!(
-                "{:<22} babuino run failed (needs root or delegated cgroups)",
+                "{:<26} babuino run failed (needs root or delegated cgroups)",
                 cmd.join(" ")
             );
             return;
@@ -126,20 +156,23 @@ fn main() {
         };
         let (bw_s, bw_o) = match &bw {
             Some(b) => (
-                format!("{:.2} ({:.2})", median(b), p90(b)),
-                format!("+{:.2}", median(b) - median(&bare_t)),
+                fmt(b),
+                format!("+{:.2}", median(&b.wall) - median(&bare_t.wall)),
             ),
             None => ("n/a".into(), "n/a".into()),
         };
         println!(
-            "{:<22} {:>14} {:>16} {:>14} {:>16} {:>14}",
+            "{:<26} {:>20} {:>20} {:>10} {:>20} {:>10}",
             cmd.join(" "),
-            format!("{:.2} ({:.2})", median(&bare_t), p90(&bare_t)),
-            format!("{:.2} ({:.2})", median(&bab), p90(&bab)),
-            format!("+{:.2}", median(&bab) - median(&bare_t)),
+            fmt(&bare_t),
+            fmt(&bab),
+            format!("+{:.2}", median(&bab.wall) - median(&bare_t.wall)),
             bw_s,
             bw_o
         );
+    }
+    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average during the run: {}", l.trim());
     }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -6,7 +6,7 @@
 //! 128+N killed by signal N; 2 bad input (nothing was run).
 
 use crate::backend::{OutputSink, Stream, backend_for};
-use crate::report::{Event, Exit, RunReport};
+use crate::report::{Event, RunReport};
 use crate::spec::{self, BackendKind, HostPattern, Interpreter, RunSpec, SYSTEM_BIN_DIRS};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -120,6 +120,9 @@ struct RunArgs {
     /// Print the run report as JSON on stdout (program output goes to stderr)
     #[arg(long)]
     json: bool,
+    /// Give the program babuino's stdin (a pipe or file, not a terminal) instead of /dev/null
+    #[arg(long)]
+    stdin: bool,
     /// Do not print babuino's own lines (header, events, summary)
     #[arg(long, short)]
     quiet: bool,
@@ -266,6 +269,13 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
         spec.env.insert(k, v);
     }
     spec.output_dir = a.output.clone();
+    if a.stdin {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            bail!("--stdin needs a pipe or a file: a terminal would give the sandbox your tty");
+        }
+        spec.stdin = true;
+    }
     if let Some(out) = &spec.output_dir
         && out.exists()
         && !out.is_dir()
@@ -421,9 +431,6 @@ fn run(a: RunArgs) -> ExitCode {
             Err(e) => eprintln!("babuino: cannot encode the report: {e}"),
         }
     } else if !a.quiet {
-        if let Exit::SetupFailed(why) = &report.exit {
-            eprintln!("[babuino] sandbox setup failed: {why}");
-        }
         eprintln!(
             "[babuino] {} after {:.2} s · sandbox destroyed",
             report.exit.describe(),

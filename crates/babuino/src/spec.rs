@@ -493,6 +493,9 @@ pub struct RunSpec {
     /// directories only; links and special files are skipped).
     pub output_dir: Option<PathBuf>,
     pub backend: BackendKind,
+    /// Give the program babuino's stdin (a pipe or file); otherwise it reads `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
 }
 
 /// Where the code directory appears inside every sandbox.
@@ -532,6 +535,7 @@ impl RunSpec {
             network: NetworkPolicy::default(),
             output_dir: None,
             backend: BackendKind::Auto,
+            stdin: false,
         })
     }
 
@@ -560,6 +564,7 @@ impl RunSpec {
             network: NetworkPolicy::default(),
             output_dir: None,
             backend: BackendKind::Auto,
+            stdin: false,
         })
     }
 

@@ -161,7 +161,25 @@ pub struct Notification {
 /// Waits for the next notification on a seccomp listener. `Ok(None)` when no process uses the
 /// filter any more.
 pub fn notif_recv(listener: RawFd) -> io::Result<Option<Notification>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    // SAFETY: the caller owns `listener` and keeps it open for the duration of this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(listener) };
     loop {
+        // Wait first: once every process using the filter is gone the listener reports POLLHUP
+        // (RECV alone would keep failing with ENOENT and spin).
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let rev = fds[0].revents().unwrap_or(PollFlags::empty());
+        if !rev.contains(PollFlags::POLLIN) {
+            if rev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
+                return Ok(None);
+            }
+            continue;
+        }
         // SAFETY: seccomp_notif is plain old data; the kernel requires it zeroed before RECV.
         let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: RECV writes one seccomp_notif into the valid struct we pass.
@@ -316,4 +334,11 @@ pub fn pass_fd_as(cmd: &mut std::process::Command, fd: RawFd, target: RawFd) {
     unsafe {
         cmd.pre_exec(move || dup2(fd, target));
     }
+}
+
+/// Takes ownership of a descriptor a successful system call just returned.
+pub fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass a descriptor freshly returned by the kernel (e.g. F_DUPFD_CLOEXEC)
+    // that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }

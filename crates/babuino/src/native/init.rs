@@ -43,6 +43,11 @@ pub struct InitConfig {
     pub timeout_secs: u64,
     /// Copy `/out` back to the host after the run, up to this many bytes (0: do not copy).
     pub out_max_bytes: u64,
+    /// Cgroup files the init writes `0` into (moving itself) before anything else starts.
+    pub cgroup_attach: Vec<PathBuf>,
+    /// The program's stdin is descriptor 4 (babuino's own stdin); otherwise `/dev/null`.
+    #[serde(default)]
+    pub stdin_fd: bool,
 }
 
 /// A message from the init to the host.
@@ -57,8 +62,7 @@ pub enum InitMsg {
         key: String,
         value: serde_json::Value,
     },
-    /// Host PID of the namespace's init: the host moves it into the run's cgroups, then writes
-    /// `go` on the init's stdin.
+    /// Host PID of the namespace's init (the host signals it to stop the program early).
     Pid1 {
         pid: i32,
     },
@@ -167,6 +171,10 @@ fn stage1(chan: &Chan) -> Result<i32, SetupError> {
         what: "parse sandbox configuration".into(),
         source: io::Error::new(io::ErrorKind::InvalidData, e),
     })?;
+    // Into the run's cgroups first: everything forked from here on inherits them.
+    for f in &cfg.cgroup_attach {
+        fs::write(f, "0").ctx(|| format!("join cgroup {}", f.display()))?;
+    }
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     nix::sched::unshare(
@@ -236,19 +244,21 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
             what: "build seccomp filter".into(),
             source: io::Error::other(e.to_string()),
         })?;
-    // Everything above overlapped with the host moving us into the run's cgroups; the program
-    // may only start once that is done.
-    let mut go = String::new();
-    io::stdin()
-        .lock()
-        .read_line(&mut go)
-        .ctx(|| "wait for the host".into())?;
-    if go.trim() != "go" {
-        return Ok(125);
+    if cfg.stdin_fd {
+        let given = sys::take_fd(4).ok_or_else(|| SetupError {
+            what: "take the program's stdin".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        })?;
+        sys::dup2(given.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
+    } else {
+        let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
+        sys::dup2(null.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
     }
-    let null = File::open("/dev/null").ctx(|| "open /dev/null".into())?;
-    sys::dup2(null.as_raw_fd(), 0).ctx(|| "redirect stdin".into())?;
-    drop(null);
+    // SIGUSR1 from the host means "stop the program now" (timeout, output cap, interrupt):
+    // kill everything, then still copy /out back. Blocked here, waited for on a thread below.
+    let mut usr1 = nix::sys::signal::SigSet::empty();
+    usr1.add(Signal::SIGUSR1);
+    usr1.thread_block().ctx(|| "block SIGUSR1".into())?;
     send(chan, &InitMsg::Ready);
     let child = match sys::fork().ctx(|| "fork program".into())? {
         sys::Fork::Child => {
@@ -259,6 +269,11 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
         sys::Fork::Parent(pid) => pid,
     };
     drop(child_sock);
+    std::thread::spawn(move || {
+        if usr1.wait().is_ok() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
+        }
+    });
     if let Some(l) = listener {
         std::thread::spawn(move || {
             let _ = crate::egress::forward_tcp_to_unix(l, Path::new(PROXY_SOCKET_IN_SANDBOX));
@@ -290,6 +305,7 @@ fn stage2(chan: &Chan, cfg: &InitConfig) -> Result<i32, SetupError> {
     while let Ok(s) = waitpid(Pid::from_raw(-1), None) {
         let _ = s;
     }
+    report_full_filesystems(chan);
     if cfg.out_max_bytes > 0 {
         copy_out(chan, cfg.out_max_bytes);
     }
@@ -680,6 +696,7 @@ fn exec_program(
         );
         std::process::exit(125)
     };
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let _ = nix::unistd::setsid();
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         fail("set parent-death signal", &e);
@@ -746,6 +763,25 @@ fn exec_program(
         path.to_string_lossy()
     );
     std::process::exit(if e == nix::Error::ENOENT { 127 } else { 126 })
+}
+
+/// Reports the writable filesystems the program filled up (a limit it ran into).
+fn report_full_filesystems(chan: &Chan) {
+    for p in ["/tmp", OUT_MOUNT, "/dev/shm"] {
+        let Ok(st) = nix::sys::statvfs::statvfs(p) else {
+            continue;
+        };
+        let size = st.blocks() * st.fragment_size();
+        if st.blocks_available() == 0 && st.blocks() > 0 {
+            event(
+                chan,
+                EventKind::Limit,
+                format!("{p} is full ({} MiB, --tmp-size)", size >> 20),
+            );
+        } else if st.files_available() == 0 && st.files() > 0 {
+            event(chan, EventKind::Limit, format!("{p} ran out of inodes"));
+        }
+    }
 }
 
 /// Sends `/out` to the host: regular files and directories only, never following links.

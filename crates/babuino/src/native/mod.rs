@@ -29,16 +29,18 @@ use std::time::{Duration, Instant};
 pub const MAX_EVENTS: usize = 1000;
 /// Extra time allowed for building the sandbox, on top of the run's timeout.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the sandbox may take to stop (and copy `/out`) after it is told to.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The runtime directory holding per-run state (`BABUINO_RUNTIME_DIR` overrides).
 pub fn runtime_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("BABUINO_RUNTIME_DIR") {
+    if let Some(d) = std::env::var_os("BABUINO_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/run/babuino");
     }
-    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| Path::new(x).is_absolute()) {
         return PathBuf::from(x).join("babuino");
     }
     PathBuf::from(format!("/tmp/babuino-{}", nix::unistd::geteuid()))
@@ -83,12 +85,16 @@ pub fn reap_leftovers(dir: &Path) -> Vec<String> {
         {
             continue;
         }
-        let cgroups: Vec<PathBuf> = fs::read_to_string(path.join("cgroups"))
+        let mut cgroups: Vec<PathBuf> = fs::read_to_string(path.join("cgroups"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.starts_with("/sys/fs/cgroup/"))
+            .filter(|l| l.starts_with("/sys/fs/cgroup/") && !l.contains(".."))
             .map(PathBuf::from)
             .collect();
+        if cgroups.is_empty() {
+            // Killed before it recorded them: look where they would be.
+            cgroups = cgroup::candidate_dirs(&e.file_name().to_string_lossy());
+        }
         cgroup::reap_dirs(&cgroups);
         let _ = fs::remove_dir_all(&path);
         reaped.push(e.file_name().to_string_lossy().into_owned());
@@ -303,6 +309,7 @@ impl Backend for NativeBackend {
         let mut report = run.report;
         match result {
             Ok(()) => {}
+            Err(BackendError::Setup(why)) => report.set_exit(Exit::SetupFailed(why)),
             Err(e) => report.set_exit(Exit::SetupFailed(e.to_string())),
         }
         report.timings.teardown_ms += ms(teardown.elapsed());
@@ -387,6 +394,8 @@ impl NativeBackend {
                 env.push((k.to_string(), url.clone()));
             }
             env.push(("NO_PROXY".into(), String::new()));
+            // Node's built-in fetch honours the proxy variables only when asked to.
+            env.push(("NODE_USE_ENV_PROXY".into(), "1".into()));
         }
         let cfg = InitConfig {
             argv,
@@ -401,6 +410,8 @@ impl NativeBackend {
             } else {
                 0
             },
+            cgroup_attach: cgroups.self_attach_files(),
+            stdin_fd: spec.stdin,
         };
         if let Some(out) = &spec.output_dir {
             fs::create_dir_all(out).map_err(|e| {
@@ -419,6 +430,17 @@ impl NativeBackend {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         crate::sys::pass_fd_as(&mut cmd, chan_w_raw, 3);
+        // Our stdin, duplicated away from 0 (the child's 0 becomes the configuration pipe
+        // before `pre_exec` runs), arrives in the init as descriptor 4.
+        let _stdin_dup = if spec.stdin {
+            let fd = nix::fcntl::fcntl(std::io::stdin(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
+                .map_err(|e| BackendError::io("duplicate stdin", e.into()))?;
+            let owned = crate::sys::own_fd(fd);
+            crate::sys::pass_fd_as(&mut cmd, owned.as_raw_fd(), 4);
+            Some(owned)
+        } else {
+            None
+        };
         let mut child = cmd
             .spawn()
             .map_err(|e| BackendError::io(format!("start {}", exe.display()), e))?;
@@ -450,8 +472,7 @@ impl NativeBackend {
             });
         }
         drop(tx);
-        let mut stdin = child.stdin.take();
-        if let Some(stdin) = stdin.as_mut() {
+        if let Some(mut stdin) = child.stdin.take() {
             let mut line = serde_json::to_vec(&cfg)
                 .map_err(|e| BackendError::Setup(format!("encode configuration: {e}")))?;
             line.push(b'\n');
@@ -470,11 +491,25 @@ impl NativeBackend {
         let cap = spec.limits.output_bytes;
         let mut grace: Option<Instant> = None;
         let mut proxy_seen = 0usize;
+        let mut pid1: Option<i32> = None;
+        // Asks the sandbox's init to kill the program and still copy /out back; the hard kill
+        // follows if the sandbox has not finished within the grace period.
+        let soft_stop = |pid1: Option<i32>, child: &std::process::Child| match pid1 {
+            Some(p) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGUSR1,
+                );
+            }
+            None => kill(child),
+        };
         while open_streams > 0 {
             let now = Instant::now();
             let wait_until = grace.unwrap_or(deadline);
             if now >= wait_until {
                 if grace.is_some() {
+                    kill(&child);
+                    cgroups.kill_all(Duration::from_secs(2));
                     break;
                 }
                 if ended.is_none() {
@@ -488,9 +523,8 @@ impl NativeBackend {
                         ),
                     );
                 }
-                kill(&child);
-                cgroups.kill_all(Duration::from_secs(2));
-                grace = Some(Instant::now() + Duration::from_secs(2));
+                soft_stop(pid1, &child);
+                grace = Some(Instant::now() + STOP_GRACE);
                 continue;
             }
             if ended.is_none()
@@ -501,9 +535,8 @@ impl NativeBackend {
                     EventKind::Info,
                     format!("babuino got signal {sig}: sandbox killed"),
                 );
-                kill(&child);
-                cgroups.kill_all(Duration::from_secs(2));
-                grace = Some(Instant::now() + Duration::from_secs(2));
+                soft_stop(pid1, &child);
+                grace = Some(Instant::now() + STOP_GRACE);
                 continue;
             }
             let slice = (wait_until - now).min(Duration::from_millis(100));
@@ -535,8 +568,8 @@ impl NativeBackend {
                             EventKind::Limit,
                             format!("output cap of {cap} bytes reached: program killed"),
                         );
-                        kill(&child);
-                        cgroups.kill_all(Duration::from_secs(2));
+                        soft_stop(pid1, &child);
+                        grace = Some(Instant::now() + STOP_GRACE);
                     }
                 }
                 Msg::Closed => open_streams -= 1,
@@ -551,21 +584,7 @@ impl NativeBackend {
                     InitMsg::Detail { key, value } => {
                         run.report.details.insert(key, value);
                     }
-                    InitMsg::Pid1 { pid } => {
-                        // Only a process inside the run's cgroups may start the program.
-                        let placed = cgroups.add(pid).map_err(|e| e.to_string()).and_then(|()| {
-                            stdin
-                                .take()
-                                .ok_or_else(|| "lost the init's stdin".to_string())
-                                .and_then(|mut s| s.write_all(b"go\n").map_err(|e| e.to_string()))
-                        });
-                        if let Err(e) = placed {
-                            setup_error.get_or_insert(format!(
-                                "cannot place the sandbox in its cgroups: {e}"
-                            ));
-                            kill(&child);
-                        }
-                    }
+                    InitMsg::Pid1 { pid } => pid1 = Some(pid),
                     InitMsg::Ready => {
                         let now = Instant::now();
                         run.report.timings.setup_ms = ms(now - run.started);
@@ -646,5 +665,52 @@ impl NativeBackend {
         }
         run.report.set_exit(exit);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_paths_must_be_plain_relative() {
+        assert!(safe_rel("a/b.txt").is_some());
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
+            assert!(safe_rel(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn output_files_never_follow_host_links() {
+        let out = tempfile::tempdir().unwrap();
+        let victim = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(victim.path(), out.path().join("dir")).unwrap();
+        let data = b"payload";
+        let r = write_output(out.path(), Path::new("dir/x"), &mut &data[..], 7);
+        assert!(r.is_err());
+        assert!(!victim.path().join("x").exists());
+        write_output(out.path(), Path::new("ok/x"), &mut &data[..], 7).unwrap();
+        assert_eq!(fs::read(out.path().join("ok/x")).unwrap(), data);
+        // Existing files are not overwritten.
+        assert!(write_output(out.path(), Path::new("ok/x"), &mut &data[..], 7).is_err());
+    }
+
+    #[test]
+    fn leftovers_of_dead_owners_are_reaped_and_live_ones_kept() {
+        let rt = tempfile::tempdir().unwrap();
+        let dead = rt.path().join("dead");
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join("owner"), "999999999 1").unwrap();
+        let live = rt.path().join("live");
+        fs::create_dir(&live).unwrap();
+        let me = std::process::id();
+        fs::write(
+            live.join("owner"),
+            format!("{me} {}", process_start_time(me).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(reap_leftovers(rt.path()), vec!["dead".to_string()]);
+        assert!(!dead.exists());
+        assert!(live.exists());
     }
 }

@@ -81,6 +81,14 @@ pub const DENIED: &[(i64, &str)] = &[
     (libc::SYS_pidfd_getfd, "pidfd_getfd"),
 ];
 
+/// Socket families the program may create.
+const ALLOWED_SOCKET_FAMILIES: &[i32] = &[
+    libc::AF_UNIX,
+    libc::AF_INET,
+    libc::AF_INET6,
+    libc::AF_NETLINK,
+];
+
 /// Namespace-creating `clone` flags.
 const CLONE_NS_FLAGS: &[u64] = &[
     libc::CLONE_NEWUSER as u64,
@@ -133,6 +141,29 @@ pub fn notify_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, FilterError> {
             .map(|t| cond(arg, SeccompCmpOp::MaskedEq(libc::S_IFMT as u64), *t as u64))
             .collect()
     };
+    // Socket families other than Unix, IP and netlink: some are not confined by the network
+    // namespace at all (AF_VSOCK reaches the hypervisor host), others are rarely used attack
+    // surface (AF_ALG, AF_TIPC, AF_RDS, …).
+    m.insert(
+        libc::SYS_socket,
+        vec![
+            SeccompRule::new(
+                ALLOWED_SOCKET_FAMILIES
+                    .iter()
+                    .map(|f| {
+                        SeccompCondition::new(
+                            0,
+                            SeccompCmpArgLen::Qword,
+                            SeccompCmpOp::Ne,
+                            *f as u64,
+                        )
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| FilterError(e.to_string()))?,
+            )
+            .map_err(|e| FilterError(e.to_string()))?,
+        ],
+    );
     m.insert(libc::SYS_mknod, dev(1)?);
     m.insert(libc::SYS_mknodat, dev(2)?);
     m.insert(
@@ -244,6 +275,15 @@ fn judge_net(n: &sys::Notification) -> Verdict {
 pub fn denied_name(nr: i64, args: &[u64; 6]) -> String {
     if nr == libc::SYS_clone {
         return "clone with namespace flags".to_string();
+    }
+    if nr == libc::SYS_socket {
+        let name = match args[0] as i32 {
+            libc::AF_VSOCK => "AF_VSOCK (hypervisor sockets)".to_string(),
+            libc::AF_ALG => "AF_ALG".to_string(),
+            libc::AF_PACKET => "AF_PACKET".to_string(),
+            f => format!("family {f}"),
+        };
+        return format!("socket {name}");
     }
     if nr == libc::SYS_mknod || nr == libc::SYS_mknodat {
         return "mknod of a device node".to_string();
@@ -360,7 +400,20 @@ fn read_cstr(pid: u32, addr: u64) -> Option<String> {
 /// Resolves a path argument as the process sees it: (path for display, path usable by us).
 fn resolve(pid: u32, dirfd: Option<i64>, path: &str) -> (String, PathBuf) {
     if path.starts_with('/') {
-        return (path.to_string(), PathBuf::from(path));
+        // "self" must mean the program, not the supervisor looking at it.
+        let real = if let Some(rest) = path.strip_prefix("/proc/self/") {
+            format!("/proc/{pid}/{rest}")
+        } else if let Some(n) = path.strip_prefix("/dev/fd/") {
+            format!("/proc/{pid}/fd/{n}")
+        } else {
+            match path {
+                "/dev/stdin" => format!("/proc/{pid}/fd/0"),
+                "/dev/stdout" => format!("/proc/{pid}/fd/1"),
+                "/dev/stderr" => format!("/proc/{pid}/fd/2"),
+                _ => path.to_string(),
+            }
+        };
+        return (path.to_string(), PathBuf::from(real));
     }
     let base = match dirfd {
         Some(fd) if fd as i32 != libc::AT_FDCWD => format!("/proc/{pid}/fd/{}", fd as i32),

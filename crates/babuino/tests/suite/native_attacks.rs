@@ -296,6 +296,12 @@ fn tmpfs_and_disk_fill_are_bounded() {
     let out = o.program_output();
     assert!(out.contains("/tmp full after"), "{out}");
     assert!(out.contains("/out full after"), "{out}");
+    assert!(
+        o.has_event("limit", "/tmp is full (8 MiB"),
+        "{:?}",
+        o.report["events"]
+    );
+    assert!(o.has_event("limit", "/out is full"));
     for line in out.lines().filter(|l| l.contains("full after")) {
         let n: u64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
         assert!(n <= 8, "{line}");
@@ -313,6 +319,36 @@ fn fd_exhaustion_is_contained() {
     let out = o.program_output();
     assert!(out.contains("stopped at"), "{out}");
     assert!(out.contains(" 24"), "{out}"); // EMFILE
+}
+
+#[test]
+fn vsock_and_exotic_socket_families_are_denied() {
+    require_native!();
+    // AF_VSOCK is not confined by network namespaces: on a VM it reaches the hypervisor host.
+    let o = run_script(
+        "vsock.py",
+        "import socket
+for fam in [40, 38, 30, 21]:
+    try:
+        socket.socket(fam, socket.SOCK_STREAM if fam != 38 else socket.SOCK_SEQPACKET); print('OPENED', fam)
+    except OSError as e:
+        print('denied', fam, e.errno)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+print('inet and unix ok')
+",
+        &[],
+    );
+    let out = o.program_output();
+    assert!(!out.contains("OPENED"), "{out}");
+    assert!(out.contains("denied 40 1"), "{out}");
+    assert!(out.contains("inet and unix ok"), "{out}");
+    assert!(
+        o.has_event("denied-syscall", "socket AF_VSOCK"),
+        "{:?}",
+        o.report["events"]
+    );
+    assert!(o.has_event("denied-syscall", "socket AF_ALG"));
 }
 
 #[test]

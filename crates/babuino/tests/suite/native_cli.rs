@@ -199,3 +199,36 @@ fn interpreters_by_extension_and_shebang() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("cmd ok"));
 }
+
+#[test]
+fn stdin_is_dev_null_unless_passed() {
+    require_native!();
+    use std::io::Write;
+    use std::process::Stdio;
+    let c = code(
+        "cat.py",
+        "import sys\nprint('read', repr(sys.stdin.read()))\n",
+    );
+    for (flags, want) in [
+        (vec![], "read ''"),
+        (vec!["--stdin"], "read 'secret input\\n'"),
+    ] {
+        let mut child = Command::new(BIN)
+            .args(["run", "-q"])
+            .args(&flags)
+            .arg(&c.script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"secret input\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(want), "{flags:?}: {stdout}");
+    }
+}

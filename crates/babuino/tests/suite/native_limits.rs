@@ -126,3 +126,20 @@ fn exit_codes_and_signals_pass_through() {
     let o = run_script("k.sh", "kill -SEGV $$\n", &[]);
     assert_eq!((o.code, o.exit_kind()), (128 + 11, "signal"), "{o:?}");
 }
+
+#[test]
+fn outputs_are_collected_even_after_a_timeout() {
+    require_native!();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("o");
+    let o = run_script(
+        "partial.sh",
+        "echo partial > /out/progress.txt\nwhile :; do :; done\n",
+        &["--timeout", "500ms", "--output", target.to_str().unwrap()],
+    );
+    assert_eq!(o.exit_kind(), "timeout", "{o:?}");
+    assert_eq!(
+        std::fs::read_to_string(target.join("progress.txt")).unwrap(),
+        "partial\n"
+    );
+}

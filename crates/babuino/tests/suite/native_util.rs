@@ -8,7 +8,13 @@ use std::process::{Command, Output};
 pub const BIN: &str = env!("CARGO_BIN_EXE_babuino");
 
 /// Why the native sandbox cannot run here, if it cannot (then the test prints it and passes).
+/// Checked once per test binary.
 pub fn unsupported() -> Option<String> {
+    static WHY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    WHY.get_or_init(probe).clone()
+}
+
+fn probe() -> Option<String> {
     if !Path::new("/proc/self/ns/user").exists() {
         return Some("no user namespaces".into());
     }
