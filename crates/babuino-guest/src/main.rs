@@ -189,7 +189,7 @@ fn run(port_slot: &mut Option<File>) -> Result<(), String> {
         },
     )?;
 
-    let spec = read_spec(&port)?;
+    let (spec, from_host) = read_spec(&port)?;
 
     let root_dev = wait_for("root disk", dev_wait, || {
         find_dev("/sys/block", "serial", "babuino-root")
@@ -262,7 +262,7 @@ fn run(port_slot: &mut Option<File>) -> Result<(), String> {
         }
     };
 
-    let exit = run_program(&spec, &port, &mut out, auditor.as_ref(), proxy)?;
+    let exit = run_program(&spec, &port, from_host, &mut out, auditor.as_ref(), proxy)?;
     if let Some(a) = &auditor {
         for (kind, detail) in a.drain(Duration::from_millis(50)) {
             send(&mut out, &Msg::Denial { kind, detail })?;
@@ -282,12 +282,14 @@ fn send(port: &mut File, m: &Msg) -> Result<(), String> {
         .map_err(|e| format!("write to host: {e}"))
 }
 
-fn read_spec(mut port: &File) -> Result<Spec, String> {
+/// Reads the run spec; returns the decoder too, holding whatever the host sent after the spec
+/// (stdin may follow at once).
+fn read_spec(mut port: &File) -> Result<(Spec, babuino_guest::proto::Decoder), String> {
     let mut dec = babuino_guest::proto::Decoder::new();
     let mut buf = [0u8; 4096];
     loop {
         match dec.next_msg() {
-            Ok(Some(Msg::Spec(s))) => return Ok(s),
+            Ok(Some(Msg::Spec(s))) => return Ok((s, dec)),
             Ok(Some(other)) => return Err(format!("expected a run spec, got {other:?}")),
             Ok(None) => {}
             Err(e) => return Err(format!("bad spec from host: {e}")),
@@ -380,6 +382,7 @@ struct Conn {
 fn run_program(
     spec: &Spec,
     port_in: &File,
+    mut from_host: babuino_guest::proto::Decoder,
     out: &mut File,
     auditor: Option<&audit::Auditor>,
     proxy: Option<std::net::TcpListener>,
@@ -400,7 +403,11 @@ fn run_program(
     cmd.args(args)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null());
+        .stdin(if spec.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
     // system calls on memory prepared before the fork.
@@ -468,9 +475,17 @@ fn run_program(
     };
     let mut streams: Vec<(OwnedFd, bool)> =
         vec![(OwnedFd::from(so), true), (OwnedFd::from(se), false)];
+    // The program's stdin, fed from Stdin frames without blocking the loop.
+    let mut stdin_fd: Option<OwnedFd> = child.stdin.take().map(OwnedFd::from);
+    if let Some(fd) = &stdin_fd {
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    }
+    let mut stdin_pending: Vec<u8> = Vec::new();
+    let mut stdin_eof = false;
+    let listen_host = proxy.is_some() || spec.stdin;
     let mut conns: std::collections::BTreeMap<u32, Conn> = Default::default();
     let mut next_id = 1u32;
-    let mut from_host = babuino_guest::proto::Decoder::new();
     let mut status: Option<i32> = None;
     let mut buf = vec![0u8; CHUNK];
     // Memory the guest keeps free: below it the program is out of memory.
@@ -507,12 +522,18 @@ fn run_program(
         if streams.is_empty() && status.is_some() {
             break;
         }
-        // Poll set: output pipes, then the relay listener, the host channel and connections.
+        // Poll set: output pipes, then the relay listener, the host channel (paused while a
+        // megabyte of stdin waits for the program), connections, and the program's stdin.
+        let host_fd = (listen_host && stdin_pending.len() < (1 << 20)).then(|| port_in.as_raw_fd());
+        let stdin_out = stdin_fd
+            .as_ref()
+            .filter(|_| !stdin_pending.is_empty())
+            .map(|f| f.as_raw_fd());
         let mut fds: Vec<libc::pollfd> = streams
             .iter()
             .map(|(fd, _)| fd.as_raw_fd())
             .chain(proxy.iter().map(|l| l.as_raw_fd()))
-            .chain(proxy.iter().map(|_| port_in.as_raw_fd()))
+            .chain(host_fd)
             .chain(
                 conns
                     .values()
@@ -525,11 +546,16 @@ fn run_program(
                 revents: 0,
             })
             .collect();
-        // SAFETY: fds is a valid array of pollfd of the given length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
-        if n <= 0 {
-            continue;
+        if let Some(fd) = stdin_out {
+            fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            });
         }
+        // SAFETY: fds is a valid array of pollfd of the given length. On timeout or EINTR every
+        // revents stays 0 and only the decoder drain below has work.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
         let mut closed = Vec::new();
         for (i, p) in fds.iter().enumerate().take(streams.len()) {
             if p.revents == 0 {
@@ -556,17 +582,44 @@ fn run_program(
         for i in closed.into_iter().rev() {
             streams.remove(i);
         }
+        let is_ready = |fd: i32| ready.iter().any(|(f, r)| *f == fd && *r != 0);
         if let Some(l) = &proxy {
-            relay(
-                l,
-                port_in,
-                out,
-                &ready,
-                &mut conns,
-                &mut next_id,
-                &mut from_host,
-                &mut buf,
-            )?;
+            relay(l, out, &ready, &mut conns, &mut next_id, &mut buf)?;
+        }
+        if host_fd.is_some_and(is_ready) {
+            let n = (&*port_in)
+                .read(&mut buf)
+                .map_err(|e| format!("read from host: {e}"))?;
+            from_host.push(&buf[..n]);
+        }
+        // Also what arrived with the spec: drain the decoder every round.
+        while let Some(m) = from_host
+            .next_msg()
+            .map_err(|e| format!("bad message from host: {e}"))?
+        {
+            match m {
+                Msg::Stdin(data) if data.is_empty() => stdin_eof = true,
+                Msg::Stdin(data) => {
+                    if stdin_fd.is_some() {
+                        stdin_pending.extend_from_slice(&data);
+                    }
+                }
+                other => relay_from_host(&mut conns, other)?,
+            }
+        }
+        if let Some(fd) = stdin_out.filter(|fd| is_ready(*fd)) {
+            // SAFETY: the pending buffer is valid for its length; fd is our open pipe end.
+            let w = unsafe { libc::write(fd, stdin_pending.as_ptr().cast(), stdin_pending.len()) };
+            if w > 0 {
+                stdin_pending.drain(..w as usize);
+            } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+                // The program closed its stdin: drop what it will never read.
+                stdin_fd = None;
+                stdin_pending.clear();
+            }
+        }
+        if stdin_eof && stdin_pending.is_empty() {
+            stdin_fd = None;
         }
     }
     let st = status.unwrap_or(0);
@@ -585,16 +638,13 @@ fn run_program(
     Ok(exit)
 }
 
-/// One step of the proxy relay: new connections, bytes from the program, bytes from the host.
-#[allow(clippy::too_many_arguments)]
+/// One step of the proxy relay: new connections and bytes from the program.
 fn relay(
     listener: &std::net::TcpListener,
-    mut port_in: &File,
     out: &mut File,
     ready: &[(i32, i16)],
     conns: &mut std::collections::BTreeMap<u32, Conn>,
     next_id: &mut u32,
-    from_host: &mut babuino_guest::proto::Decoder,
     buf: &mut [u8],
 ) -> Result<(), String> {
     let is_ready = |fd: i32| ready.iter().any(|(f, r)| *f == fd && *r != 0);
@@ -635,31 +685,28 @@ fn relay(
             )?,
         }
     }
-    if is_ready(port_in.as_raw_fd()) {
-        let n = port_in
-            .read(buf)
-            .map_err(|e| format!("read from host: {e}"))?;
-        from_host.push(&buf[..n]);
-        while let Some(m) = from_host
-            .next_msg()
-            .map_err(|e| format!("bad message from host: {e}"))?
-        {
-            match m {
-                Msg::ConnData { id, data } => {
-                    if let Some(c) = conns.get_mut(&id)
-                        && c.stream.write_all(&data).is_err()
-                    {
-                        conns.remove(&id);
-                    }
-                }
-                Msg::ConnClose { id } => {
-                    if let Some(c) = conns.remove(&id) {
-                        let _ = c.stream.shutdown(std::net::Shutdown::Both);
-                    }
-                }
-                other => return Err(format!("unexpected message from host: {other:?}")),
+    Ok(())
+}
+
+/// Bytes or a close from the host side of a relay connection.
+fn relay_from_host(
+    conns: &mut std::collections::BTreeMap<u32, Conn>,
+    m: Msg,
+) -> Result<(), String> {
+    match m {
+        Msg::ConnData { id, data } => {
+            if let Some(c) = conns.get_mut(&id)
+                && c.stream.write_all(&data).is_err()
+            {
+                conns.remove(&id);
             }
         }
+        Msg::ConnClose { id } => {
+            if let Some(c) = conns.remove(&id) {
+                let _ = c.stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        other => return Err(format!("unexpected message from host: {other:?}")),
     }
     Ok(())
 }

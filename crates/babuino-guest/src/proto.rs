@@ -45,6 +45,8 @@ pub struct Spec {
     /// When set, the guest listens on 127.0.0.1:port and relays each connection over this
     /// channel to the host's egress proxy (there is no NIC: nothing else leaves the VM).
     pub proxy_port: Option<u16>,
+    /// The program's stdin is a pipe fed by [`Msg::Stdin`] frames (else `/dev/null`).
+    pub stdin: bool,
 }
 
 /// One message of the protocol.
@@ -86,6 +88,8 @@ pub enum Msg {
     ConnData { id: u32, data: Vec<u8> },
     /// both ways: connection `id` is closed (no more data in this direction).
     ConnClose { id: u32 },
+    /// host → guest: bytes for the program's stdin; empty means end of input.
+    Stdin(Vec<u8>),
 }
 
 /// A malformed frame or payload.
@@ -192,6 +196,7 @@ const K_DONE: u8 = b'Z';
 const K_CONN_OPEN: u8 = b'c';
 const K_CONN_DATA: u8 = b'n';
 const K_CONN_CLOSE: u8 = b'x';
+const K_STDIN: u8 = b'I';
 
 impl Msg {
     /// The frame bytes of this message.
@@ -227,6 +232,7 @@ impl Msg {
                     }
                     None => w.u8(0),
                 }
+                w.u8(u8::from(s.stdin));
                 K_SPEC
             }
             Msg::Hello { uptime_ms } => {
@@ -306,6 +312,10 @@ impl Msg {
                 w.u32(*id);
                 K_CONN_CLOSE
             }
+            Msg::Stdin(b) => {
+                w.0.extend_from_slice(b);
+                K_STDIN
+            }
         };
         let mut out = Vec::with_capacity(5 + w.0.len());
         out.push(kind);
@@ -342,6 +352,7 @@ impl Msg {
                 } else {
                     None
                 };
+                let stdin = r.u8()? == 1;
                 Msg::Spec(Spec {
                     argv,
                     env,
@@ -352,6 +363,7 @@ impl Msg {
                     pids,
                     tmp_bytes,
                     proxy_port,
+                    stdin,
                 })
             }
             K_HELLO => Msg::Hello {
@@ -395,6 +407,7 @@ impl Msg {
                 data: r.bytes()?,
             },
             K_CONN_CLOSE => Msg::ConnClose { id: r.u32()? },
+            K_STDIN => Msg::Stdin(r.take(payload.len())?.to_vec()),
             other => return Err(ProtoError::UnknownKind(other)),
         };
         r.end()?;
@@ -466,7 +479,10 @@ mod tests {
             pids: 64,
             tmp_bytes: 64 << 20,
             proxy_port: Some(3128),
+            stdin: true,
         }));
+        roundtrip(Msg::Stdin(b"line\n".to_vec()));
+        roundtrip(Msg::Stdin(vec![]));
         roundtrip(Msg::ConnOpen { id: 7 });
         roundtrip(Msg::ConnData {
             id: 7,

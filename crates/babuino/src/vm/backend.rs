@@ -86,14 +86,6 @@ impl Backend for VmBackend {
         let unavailable = |why: String| BackendError::Unavailable(BackendKind::Kvm, why);
         let assets = assets::load(&self.asset_dir).map_err(|e| unavailable(e.to_string()))?;
         spec.check_code_dir()?;
-        if spec.stdin {
-            return Err(BackendError::Unavailable(
-                BackendKind::Kvm,
-                "--stdin is not supported by the micro-VM backend yet (the program would read \
-                 /dev/null); use --sandbox native or drop --stdin"
-                    .into(),
-            ));
-        }
         let memory_mib = spec.limits.memory_bytes >> 20;
         if memory_mib < MIN_MEMORY_MIB {
             return Err(BackendError::Setup(format!(
@@ -138,6 +130,7 @@ impl Backend for VmBackend {
             argv: spec.argv()?,
             env,
             code_dir: spec.code_dir.clone(),
+            stdin: spec.stdin,
         };
         let cfg = VmConfig {
             assets: assets.clone(),

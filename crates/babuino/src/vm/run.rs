@@ -107,6 +107,8 @@ pub struct VmJob {
     pub env: Vec<(String, String)>,
     /// Host directory that becomes the guest's read-only `/code` (empty when `None`).
     pub code_dir: Option<PathBuf>,
+    /// Feed babuino's own stdin to the program (else it reads `/dev/null`).
+    pub stdin: bool,
 }
 
 /// How the run ended.
@@ -737,8 +739,29 @@ impl Driver<'_> {
                         pids: cfg.pids,
                         tmp_bytes: cfg.tmp_bytes,
                         proxy_port: cfg.proxy.map(|_| GUEST_PROXY_PORT),
+                        stdin: job.stdin,
                     };
                     send(&writer, &Msg::Spec(spec)).map_err(io("send run spec"))?;
+                    if job.stdin {
+                        // Detached: a stdin that never ends must not hold the run open; the
+                        // channel write fails once the VM is gone and the thread ends.
+                        let w = Arc::clone(&writer);
+                        std::thread::spawn(move || {
+                            let mut input = std::io::stdin().lock();
+                            let mut buf = vec![0u8; babuino_guest::proto::CHUNK];
+                            loop {
+                                match input.read(&mut buf) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => {
+                                        if send(&w, &Msg::Stdin(buf[..n].to_vec())).is_err() {
+                                            return;
+                                        }
+                                    }
+                                }
+                            }
+                            let _ = send(&w, &Msg::Stdin(Vec::new()));
+                        });
+                    }
                 }
                 Msg::Started { uptime_ms } => {
                     report.boot_ms = spawned.elapsed().as_millis() as u64;
@@ -837,7 +860,9 @@ impl Driver<'_> {
                     report.exit = e;
                     return Ok(report);
                 }
-                Msg::Spec(_) => return Err(VmError::Protocol("guest sent a run spec".into())),
+                Msg::Spec(_) | Msg::Stdin(_) => {
+                    return Err(VmError::Protocol("guest sent a host message".into()));
+                }
             }
         }
     }

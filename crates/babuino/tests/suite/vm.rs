@@ -630,3 +630,37 @@ fn vm_boot_stall_fails_with_a_clear_error_and_leaves_nothing() {
     assert!(err.contains("did not boot within 1 s (accel tcg)"), "{err}");
     assert!(processes_with(&mark).is_empty(), "qemu left running");
 }
+
+#[test]
+fn vm_stdin_reaches_the_program_intact() {
+    let Some(_vm) = ready() else { return };
+    use sha2::Digest;
+    // Larger than the pipe and than one frame, so framing and back-pressure both matter.
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let want = hex::encode(sha2::Sha256::digest(&data));
+    let mut child = babuino()
+        .args(["run", "--sandbox", "kvm", "--accel", "tcg", "--stdin", "python3", "-c"])
+        .arg("import sys, hashlib; print('sha', hashlib.sha256(sys.stdin.buffer.read()).hexdigest())")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("sha {want}")), "{stdout}");
+}
