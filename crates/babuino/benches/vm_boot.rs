@@ -39,11 +39,13 @@ fn main() {
         let r = backend.run(&spec, &mut sink).unwrap();
         let b = r.details["boot_ms"].as_f64().unwrap();
         let g = r.details["guest_boot_ms"].as_f64().unwrap();
+        let agent = r.details["guest_agent_ms"].as_f64().unwrap();
         println!(
-            "run {i}: accel {} · boot-to-first-instruction {:.0} ms (guest uptime {:.0} ms) · total {:.0} ms · exit {}",
+            "run {i}: accel {} · boot-to-first-instruction {:.0} ms (guest uptime {:.0} ms, agent up at {:.0} ms) · total {:.0} ms · exit {}",
             r.details["accel"].as_str().unwrap_or("?"),
             b,
             g,
+            agent,
             r.timings.total_ms,
             r.exit.describe()
         );
