@@ -633,23 +633,21 @@ impl NativeBackend {
         }
         let exit = if let Some(e) = ended {
             e
+        } else if let Some(err) = setup_error {
+            // The program never ran (its own start-up inside the sandbox failed).
+            Exit::SetupFailed(err)
         } else if let Some((code, signal)) = exit_msg {
             match (code, signal) {
                 (_, Some(9)) if oom => Exit::Memory,
                 (Some(c), _) if c != 0 && oom => Exit::Memory,
                 (Some(c), _) if c != 0 && pids => Exit::Pids,
-                (_, Some(s)) if pids => {
-                    let _ = s;
-                    Exit::Pids
-                }
+                (None, Some(_)) if pids => Exit::Pids,
                 (Some(c), _) => Exit::Code(c),
                 (None, Some(s)) => Exit::Signal(s),
                 (None, None) => Exit::SetupFailed("the program's status was lost".into()),
             }
         } else if oom {
             Exit::Memory
-        } else if let Some(err) = setup_error.clone() {
-            Exit::SetupFailed(err)
         } else {
             Exit::SetupFailed(format!(
                 "the sandbox init ended without a result ({})",
@@ -658,11 +656,6 @@ impl NativeBackend {
                     .unwrap_or_else(|e| e.to_string())
             ))
         };
-        if let Some(err) = setup_error
-            && exit_msg.is_some()
-        {
-            run.note(EventKind::Info, err);
-        }
         run.report.set_exit(exit);
         Ok(())
     }
