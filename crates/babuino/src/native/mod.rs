@@ -423,10 +423,28 @@ impl NativeBackend {
         let (chan_r, chan_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| BackendError::io("create pipe", e.into()))?;
         let chan_w_raw = chan_w.as_raw_fd();
+        // The configuration is in the init's stdin pipe before it starts: it never waits for us.
+        let config_pipe = {
+            let mut line = serde_json::to_vec(&cfg)
+                .map_err(|e| BackendError::Setup(format!("encode configuration: {e}")))?;
+            line.push(b'\n');
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| BackendError::io("create pipe", e.into()))?;
+            // A pipe holds 64 KiB; the configuration is far smaller (checked, not assumed).
+            if line.len() > 60_000 {
+                return Err(BackendError::Setup(
+                    "arguments and environment are too large (over 60 KB together)".into(),
+                ));
+            }
+            fs::File::from(w)
+                .write_all(&line)
+                .map_err(|e| BackendError::io("write configuration", e))?;
+            r
+        };
         let mut cmd = Command::new(&exe);
         cmd.arg(INIT_ARG)
             .env_clear()
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(config_pipe))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         crate::sys::pass_fd_as(&mut cmd, chan_w_raw, 3);
@@ -472,16 +490,6 @@ impl NativeBackend {
             });
         }
         drop(tx);
-        if let Some(mut stdin) = child.stdin.take() {
-            let mut line = serde_json::to_vec(&cfg)
-                .map_err(|e| BackendError::Setup(format!("encode configuration: {e}")))?;
-            line.push(b'\n');
-            if let Err(e) = stdin.write_all(&line) {
-                kill(&child);
-                let _ = child.wait();
-                return Err(BackendError::io("start the sandbox", e));
-            }
-        }
         let mut deadline = run.started + SETUP_TIMEOUT + spec.limits.timeout;
         let mut run_start: Option<Instant> = None;
         let mut exit_msg: Option<(Option<i32>, Option<i32>)> = None;
