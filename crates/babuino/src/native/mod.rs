@@ -442,6 +442,8 @@ impl NativeBackend {
             r
         };
         let mut cmd = Command::new(&exe);
+        // argv[0] is what the sandbox sees in /proc/1/cmdline: not the host path of babuino.
+        std::os::unix::process::CommandExt::arg0(&mut cmd, "babuino-init");
         cmd.arg(INIT_ARG)
             .env_clear()
             .stdin(Stdio::from(config_pipe))
