@@ -659,6 +659,10 @@ fn landlock(chan: &Chan, with_proxy: bool) -> Result<(), String> {
     if status.ruleset != RulesetStatus::FullyEnforced {
         event(chan, EventKind::Degraded, format!("landlock {state}"));
     }
+    let state = match sys::landlock_abi() {
+        Ok(v) => format!("{state} (kernel ABI {v})"),
+        Err(_) => state.to_string(),
+    };
     send(
         chan,
         &InitMsg::Detail {

@@ -32,6 +32,11 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the sandbox may take to stop (and copy `/out`) after it is told to.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// The Landlock ABI version of the running kernel, or the errno saying why there is none.
+pub fn landlock_abi() -> Result<i64, i32> {
+    crate::sys::landlock_abi()
+}
+
 /// The runtime directory holding per-run state (`BABUINO_RUNTIME_DIR` overrides).
 pub fn runtime_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("BABUINO_RUNTIME_DIR").filter(|d| !d.is_empty()) {
