@@ -211,6 +211,13 @@ fn stage1(chan: &Chan) -> Result<i32, SetupError> {
             if !sent_pid {
                 send(chan, &InitMsg::Pid1 { pid });
                 sent_pid = true;
+                // Let go of the host's pipes: the host sees the end of the run as soon as PID 1
+                // is gone, without waiting for this process to be scheduled and exit.
+                if let Ok(null) = File::options().write(true).open("/dev/null") {
+                    for fd in [1, 2, 3] {
+                        let _ = sys::dup2(null.as_raw_fd(), fd);
+                    }
+                }
             }
             match waitpid(Pid::from_raw(pid), None) {
                 Ok(WaitStatus::Exited(_, c)) => return Ok(c),
