@@ -443,7 +443,6 @@ fn run(a: RunArgs) -> ExitCode {
 fn check() -> ExitCode {
     use crate::backend::Backend;
     let native = crate::native::NativeBackend::default();
-    let landlock = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
     println!(
         "native backend: {}",
         match native.available() {
@@ -453,10 +452,10 @@ fn check() -> ExitCode {
     );
     println!(
         "landlock: {}",
-        if landlock.contains("landlock") {
-            "enabled"
-        } else {
-            "not listed in /sys/kernel/security/lsm (best effort)"
+        match crate::native::landlock_abi() {
+            Ok(v) => format!("ABI {v}"),
+            Err(e) if e == libc::EOPNOTSUPP => "built in but disabled (best effort)".to_string(),
+            Err(_) => "not in this kernel (best effort)".to_string(),
         }
     );
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();

@@ -342,3 +342,22 @@ pub fn own_fd(fd: RawFd) -> OwnedFd {
     // that nothing else owns.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// The Landlock ABI version of the running kernel (`Err` with the errno when unavailable).
+pub fn landlock_abi() -> Result<i64, i32> {
+    // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) only returns the
+    // ABI version; no memory is read or written.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            1u32,
+        )
+    };
+    if v < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(v)
+    }
+}

@@ -211,6 +211,13 @@ fn stage1(chan: &Chan) -> Result<i32, SetupError> {
             if !sent_pid {
                 send(chan, &InitMsg::Pid1 { pid });
                 sent_pid = true;
+                // Let go of the host's pipes: the host sees the end of the run as soon as PID 1
+                // is gone, without waiting for this process to be scheduled and exit.
+                if let Ok(null) = File::options().write(true).open("/dev/null") {
+                    for fd in [1, 2, 3] {
+                        let _ = sys::dup2(null.as_raw_fd(), fd);
+                    }
+                }
             }
             match waitpid(Pid::from_raw(pid), None) {
                 Ok(WaitStatus::Exited(_, c)) => return Ok(c),
@@ -659,6 +666,10 @@ fn landlock(chan: &Chan, with_proxy: bool) -> Result<(), String> {
     if status.ruleset != RulesetStatus::FullyEnforced {
         event(chan, EventKind::Degraded, format!("landlock {state}"));
     }
+    let state = match sys::landlock_abi() {
+        Ok(v) => format!("{state} (kernel ABI {v})"),
+        Err(_) => state.to_string(),
+    };
     send(
         chan,
         &InitMsg::Detail {

@@ -32,6 +32,11 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the sandbox may take to stop (and copy `/out`) after it is told to.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// The Landlock ABI version of the running kernel, or the errno saying why there is none.
+pub fn landlock_abi() -> Result<i64, i32> {
+    crate::sys::landlock_abi()
+}
+
 /// The runtime directory holding per-run state (`BABUINO_RUNTIME_DIR` overrides).
 pub fn runtime_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("BABUINO_RUNTIME_DIR").filter(|d| !d.is_empty()) {
@@ -423,10 +428,30 @@ impl NativeBackend {
         let (chan_r, chan_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| BackendError::io("create pipe", e.into()))?;
         let chan_w_raw = chan_w.as_raw_fd();
+        // The configuration is in the init's stdin pipe before it starts: it never waits for us.
+        let config_pipe = {
+            let mut line = serde_json::to_vec(&cfg)
+                .map_err(|e| BackendError::Setup(format!("encode configuration: {e}")))?;
+            line.push(b'\n');
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| BackendError::io("create pipe", e.into()))?;
+            // A pipe holds 64 KiB; the configuration is far smaller (checked, not assumed).
+            if line.len() > 60_000 {
+                return Err(BackendError::Setup(
+                    "arguments and environment are too large (over 60 KB together)".into(),
+                ));
+            }
+            fs::File::from(w)
+                .write_all(&line)
+                .map_err(|e| BackendError::io("write configuration", e))?;
+            r
+        };
         let mut cmd = Command::new(&exe);
+        // argv[0] is what the sandbox sees in /proc/1/cmdline: not the host path of babuino.
+        std::os::unix::process::CommandExt::arg0(&mut cmd, "babuino-init");
         cmd.arg(INIT_ARG)
             .env_clear()
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(config_pipe))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         crate::sys::pass_fd_as(&mut cmd, chan_w_raw, 3);
@@ -472,16 +497,6 @@ impl NativeBackend {
             });
         }
         drop(tx);
-        if let Some(mut stdin) = child.stdin.take() {
-            let mut line = serde_json::to_vec(&cfg)
-                .map_err(|e| BackendError::Setup(format!("encode configuration: {e}")))?;
-            line.push(b'\n');
-            if let Err(e) = stdin.write_all(&line) {
-                kill(&child);
-                let _ = child.wait();
-                return Err(BackendError::io("start the sandbox", e));
-            }
-        }
         let mut deadline = run.started + SETUP_TIMEOUT + spec.limits.timeout;
         let mut run_start: Option<Instant> = None;
         let mut exit_msg: Option<(Option<i32>, Option<i32>)> = None;
@@ -633,23 +648,21 @@ impl NativeBackend {
         }
         let exit = if let Some(e) = ended {
             e
+        } else if let Some(err) = setup_error {
+            // The program never ran (its own start-up inside the sandbox failed).
+            Exit::SetupFailed(err)
         } else if let Some((code, signal)) = exit_msg {
             match (code, signal) {
                 (_, Some(9)) if oom => Exit::Memory,
                 (Some(c), _) if c != 0 && oom => Exit::Memory,
                 (Some(c), _) if c != 0 && pids => Exit::Pids,
-                (_, Some(s)) if pids => {
-                    let _ = s;
-                    Exit::Pids
-                }
+                (None, Some(_)) if pids => Exit::Pids,
                 (Some(c), _) => Exit::Code(c),
                 (None, Some(s)) => Exit::Signal(s),
                 (None, None) => Exit::SetupFailed("the program's status was lost".into()),
             }
         } else if oom {
             Exit::Memory
-        } else if let Some(err) = setup_error.clone() {
-            Exit::SetupFailed(err)
         } else {
             Exit::SetupFailed(format!(
                 "the sandbox init ended without a result ({})",
@@ -658,11 +671,6 @@ impl NativeBackend {
                     .unwrap_or_else(|e| e.to_string())
             ))
         };
-        if let Some(err) = setup_error
-            && exit_msg.is_some()
-        {
-            run.note(EventKind::Info, err);
-        }
         run.report.set_exit(exit);
         Ok(())
     }

