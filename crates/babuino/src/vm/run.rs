@@ -659,6 +659,14 @@ impl Driver<'_> {
                     }
                 }
             }
+            // SIGINT/SIGTERM/SIGHUP of babuino: destroy the VM and report it like native does.
+            if let Some(sig) = crate::backend::interrupted() {
+                report.run_ms = ran(started);
+                report.exit = VmExit::Signal { signal: sig };
+                let d = format!("babuino got signal {sig}: VM destroyed");
+                self.event(&mut report, EventKind::Info, d);
+                return Ok(report);
+            }
             // Deadlines first: they hold even if the guest floods the channel.
             if !hello && spawned.elapsed() > cfg.boot_timeout {
                 return Err(VmError::BootTimeout {

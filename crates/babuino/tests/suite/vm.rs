@@ -346,9 +346,9 @@ fn vm_output_flood_is_cut_at_the_output_limit() {
     );
 }
 
-#[test]
-fn vm_sigkill_of_babuino_leaves_nothing_behind() {
-    let Some(_vm) = ready() else { return };
+/// Starts a VM that waits, sends `signal` to babuino once the program runs, and checks that
+/// neither QEMU nor temporary files survive. Returns babuino's exit status.
+fn signal_babuino_mid_run(signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
     let code = tempfile::tempdir().unwrap();
     std::fs::write(
         code.path().join("wait.py"),
@@ -382,21 +382,37 @@ fn vm_sigkill_of_babuino_leaves_nothing_behind() {
         processes_with(&mark).len() >= 2,
         "expected babuino and qemu to be running"
     );
-    child.kill().unwrap(); // SIGKILL: babuino gets no chance to clean up
-    child.wait().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let status = child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_with(&mark).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
         processes_with(&mark).is_empty(),
-        "qemu survived the SIGKILL of babuino"
+        "qemu survived {signal} of babuino"
     );
     assert_eq!(
         std::fs::read_dir(tmp.path()).unwrap().count(),
         0,
         "temporary files left behind"
     );
+    status
+}
+
+#[test]
+fn vm_sigkill_of_babuino_leaves_nothing_behind() {
+    let Some(_vm) = ready() else { return };
+    // SIGKILL: babuino gets no chance to clean up; the kernel's parent-death signal does it.
+    let status = signal_babuino_mid_run(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(status.code(), None);
+}
+
+#[test]
+fn vm_sigterm_of_babuino_destroys_the_vm_and_says_so() {
+    let Some(_vm) = ready() else { return };
+    let status = signal_babuino_mid_run(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(status.code(), Some(128 + 15));
 }
 
 #[test]
