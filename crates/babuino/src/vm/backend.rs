@@ -196,7 +196,7 @@ impl Backend for VmBackend {
             .details
             .insert("guest_agent_ms".into(), vm.guest_agent_ms.into());
         let mut jail = String::from(
-            "own net/ipc/uts namespaces, uid nobody when started as root, no_new_privs, \
+            "own net/ipc/uts namespaces, a uid of its own per VM when started as root, no_new_privs, \
              -sandbox on (spawn, setuid, resource control denied)",
         );
         if vm.qemu_landlock {

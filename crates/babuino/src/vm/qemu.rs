@@ -104,7 +104,7 @@ pub fn kvm_status() -> KvmStatus {
     KvmStatus::Fast
 }
 
-/// File descriptors QEMU inherits (it opens nothing by path: it may run as `nobody` in its own
+/// File descriptors QEMU inherits (it opens nothing by path: it runs under a uid of its own in its own
 /// namespaces, where the cache directory is not reachable).
 #[derive(Debug, Clone, Copy)]
 pub struct Fds {

@@ -338,11 +338,15 @@ impl Drop for Vm {
 }
 
 /// The namespaces and identity QEMU runs with: its own network (empty: it needs none), IPC and
-/// UTS namespaces; as root it also drops to `nobody` (keeping the group of /dev/kvm for KVM);
+/// UTS namespaces; as root it also drops to a uid of its own (keeping the group of /dev/kvm for
+/// KVM);
 /// and a Landlock domain that lets it read only its own program files and the guest assets.
 #[derive(Debug, Clone, Copy)]
 struct Jail {
     root: bool,
+    /// uid and gid of this QEMU: unused by anything else and different for every VM, so one
+    /// escaped QEMU cannot signal or ptrace another run's QEMU (as a shared `nobody` could).
+    uid: libc::uid_t,
     kvm_gid: Option<libc::gid_t>,
     /// A prepared Landlock ruleset (applied in the child), when the kernel supports Landlock.
     landlock: Option<libc::c_int>,
@@ -356,8 +360,14 @@ impl Jail {
             Accel::Kvm => fs::metadata("/dev/kvm").ok().map(|m| m.gid()),
             Accel::Tcg => None,
         };
+        // 0x4000_0000 + pid·256 + n: above every system and user range, unique per live
+        // babuino (pid_max ≤ 2^22) and per VM within it.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xff;
+        let uid = 0x4000_0000 + (std::process::id() << 8) + n;
         Jail {
             root,
+            uid,
             kvm_gid,
             landlock: landlock.map(|f| f.as_raw_fd()),
         }
@@ -377,11 +387,11 @@ impl Jail {
                 return err();
             }
             if self.root {
-                const NOBODY: libc::uid_t = 65534;
-                let groups: [libc::gid_t; 1] = [self.kvm_gid.unwrap_or(NOBODY)];
+                let id = self.uid;
+                let groups: [libc::gid_t; 1] = [self.kvm_gid.unwrap_or(id)];
                 if libc::setgroups(1, groups.as_ptr()) != 0
-                    || libc::setgid(NOBODY) != 0
-                    || libc::setuid(NOBODY) != 0
+                    || libc::setgid(id) != 0
+                    || libc::setuid(id) != 0
                 {
                     return err();
                 }

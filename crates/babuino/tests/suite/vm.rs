@@ -382,6 +382,24 @@ fn signal_babuino_mid_run(signal: nix::sys::signal::Signal) -> std::process::Exi
         processes_with(&mark).len() >= 2,
         "expected babuino and qemu to be running"
     );
+    // QEMU runs unprivileged, under a uid no other process (or other VM) has.
+    let qemu_uids: Vec<u32> = processes_with(&mark)
+        .into_iter()
+        .filter(|p| *p != child.id())
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .filter(|st| st.contains("qemu-system"))
+        .filter_map(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .collect();
+    assert_eq!(qemu_uids.len(), 1, "{qemu_uids:?}");
+    if nix::unistd::geteuid().is_root() {
+        assert!(qemu_uids[0] >= 0x4000_0000, "qemu uid {}", qemu_uids[0]);
+    } else {
+        assert_ne!(qemu_uids[0], 0);
+    }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
