@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, BackendError, OutputSink};
 use crate::egress::{EgressProxy, ProxyListen, ProxyOptions};
-use crate::report::{Exit, RunReport, Timings, new_run_id};
+use crate::report::{Event, EventKind, Exit, RunReport, Timings, new_run_id};
 use crate::spec::{BackendKind, RunSpec};
 
 use super::assets;
@@ -172,7 +172,33 @@ impl Backend for VmBackend {
                 "no NIC".into()
             },
         );
+        let note = |sink: &mut dyn OutputSink, detail: String| {
+            sink.event(&Event {
+                time_ms: started.elapsed().as_millis() as u64,
+                kind: EventKind::Info,
+                detail,
+            });
+        };
+        note(
+            sink,
+            format!(
+                "starting micro-VM (qemu microvm, accel={}: {}) · {memory_mib} MiB · {vcpus} vCPU",
+                accel.name(),
+                cfg.accel_reason
+            ),
+        );
         let result = run::run(&cfg, &job, sink, proxy_rx.as_ref(), started);
+        if let Ok(vm) = &result {
+            note(
+                sink,
+                format!(
+                    "boot {:.1} s (guest agent up at {:.1} s of guest time) · run {:.1} s · VM destroyed",
+                    vm.boot_ms as f64 / 1000.0,
+                    vm.guest_agent_ms as f64 / 1000.0,
+                    vm.run_ms as f64 / 1000.0
+                ),
+            );
+        }
         let teardown = Instant::now();
         // Late proxy events (a connection refused just before the end).
         let late: Vec<_> = proxy_rx
