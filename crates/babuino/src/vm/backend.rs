@@ -172,12 +172,15 @@ impl Backend for VmBackend {
                 "no NIC".into()
             },
         );
-        let note = |sink: &mut dyn OutputSink, detail: String| {
-            sink.event(&Event {
+        let mut notes: Vec<Event> = Vec::new();
+        let mut note = |sink: &mut dyn OutputSink, detail: String| {
+            let ev = Event {
                 time_ms: started.elapsed().as_millis() as u64,
                 kind: EventKind::Info,
                 detail,
-            });
+            };
+            sink.event(&ev);
+            notes.push(ev);
         };
         note(
             sink,
@@ -213,6 +216,7 @@ impl Backend for VmBackend {
             report.events.push(ev);
         }
         report.events.splice(0..0, vm.events.iter().cloned());
+        report.events.extend(notes);
         report.events.sort_by_key(|e| e.time_ms);
         report.details.insert("boot_ms".into(), vm.boot_ms.into());
         report
