@@ -191,3 +191,21 @@ fn no_allow_list_means_no_proxy_variables() {
     assert!(o.program_output().contains("proxy None"), "{}", o.stderr);
     assert_eq!(o.report["details"]["network"], "none (loopback only)");
 }
+
+#[test]
+fn localhost_on_the_allow_list_reaches_that_host_port_only() {
+    require_native!();
+    let s = server();
+    let script = format!(
+        "{FETCH}\nprint('allowed', fetch('http://localhost:{p}/'))\nprint('other', fetch('http://localhost:{q}/'))\n",
+        p = s.port,
+        q = s.port.wrapping_add(1)
+    );
+    let c = code("lh.py", &script);
+    let allow = format!("localhost:{}", s.port);
+    let o = run_with_env(&["--network-allow", &allow], &c, &[]);
+    let out = o.program_output();
+    assert!(out.contains("allowed (200"), "{out}");
+    assert!(out.contains("other (403"), "{out}");
+    assert_eq!(s.hits.load(Ordering::SeqCst), 1);
+}
