@@ -7,7 +7,7 @@
 
 use crate::backend::{OutputSink, Stream, backend_for};
 use crate::report::{Event, RunReport};
-use crate::spec::{self, BackendKind, HostPattern, Interpreter, RunSpec, SYSTEM_BIN_DIRS};
+use crate::spec::{self, BackendKind, Interpreter, RunSpec, SYSTEM_BIN_DIRS};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -44,7 +44,8 @@ enum Cmd {
 #[derive(Args, Debug)]
 struct RunArgs {
     /// Allow connections to HOST[:PORT] through the egress proxy (exact name or *.domain;
-    /// repeatable or comma-separated; without a port, 80 and 443)
+    /// repeatable or comma-separated; without a port, 80 and 443); @pypi, @npm, @crates
+    /// allow a package registry
     #[arg(
         long = "network-allow",
         value_name = "HOST[:PORT]",
@@ -229,7 +230,11 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
         &a.network_allow
     };
     for h in allow {
-        spec.network.allow.push(HostPattern::parse(h)?);
+        for p in spec::parse_allow_entry(h)? {
+            if !spec.network.allow.contains(&p) {
+                spec.network.allow.push(p);
+            }
+        }
     }
     for e in &a.env {
         let (k, v) = spec::parse_env(e)?;
