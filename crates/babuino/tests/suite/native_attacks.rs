@@ -360,3 +360,19 @@ fn raw_sockets_and_ipv6_are_unavailable() {
     assert!(out.contains("raw denied"), "{out}");
     assert!(out.contains("packet denied"), "{out}");
 }
+
+#[test]
+fn the_sandbox_init_cannot_be_touched() {
+    require_native!();
+    // PID 1 holds the channel to the host (descriptor 3): forged messages could lie in the report.
+    let o = run_script(
+        "init.py",
+        "import os, signal\nfor p, m in [('/proc/1/fd/3', 'wb'), ('/proc/1/mem', 'rb'), ('/proc/1/environ', 'rb'), ('/proc/1/root/etc/hostname', 'rb')]:\n    try:\n        open(p, m); print('OPENED', p)\n    except OSError as e:\n        print('denied', p)\nfor s in [signal.SIGKILL, signal.SIGUSR1, signal.SIGSTOP]:\n    try:\n        os.kill(1, s); print('SIGNALLED', s)\n    except OSError as e:\n        print('no signal', s)\nprint('alive')\n",
+        &[],
+    );
+    let out = o.program_output();
+    assert!(!out.contains("OPENED"), "{out}");
+    assert!(!out.contains("SIGNALLED"), "{out}");
+    assert!(out.contains("alive"), "{out}");
+    assert_eq!(o.exit_kind(), "code", "{}", o.stdout);
+}
