@@ -376,3 +376,26 @@ fn the_sandbox_init_cannot_be_touched() {
     assert!(out.contains("alive"), "{out}");
     assert_eq!(o.exit_kind(), "code", "{}", o.stdout);
 }
+
+#[test]
+fn every_kind_of_change_to_the_code_dir_is_denied_and_reported() {
+    require_native!();
+    let c = code(
+        "ops.py",
+        "import os\nops = [('delete', lambda: os.remove('/code/ops.py')), ('mkdir', lambda: os.mkdir('/code/d')), ('rename', lambda: os.rename('/code/ops.py', '/code/x.py')), ('chmod', lambda: os.chmod('/code/ops.py', 0o777)), ('chown', lambda: os.chown('/code/ops.py', 0, 0)), ('symlink', lambda: os.symlink('/etc/passwd', '/code/l')), ('link', lambda: os.link('/code/ops.py', '/code/h')), ('truncate', lambda: os.truncate('/code/ops.py', 0))]\nfor name, f in ops:\n    try:\n        f(); print('DID', name)\n    except OSError as e:\n        print('denied', name)\n",
+    );
+    let before = std::fs::read(&c.script).unwrap();
+    let o = run_with_env(&[], &c, &[]);
+    let out = o.program_output();
+    assert!(!out.contains("DID"), "{out}");
+    assert_eq!(std::fs::read(&c.script).unwrap(), before);
+    for verb in [
+        "delete", "mkdir", "rename", "chmod", "chown", "symlink", "link", "write",
+    ] {
+        assert!(
+            o.has_event("denied-write", &format!("{verb} /code/")),
+            "no {verb} event: {:?}",
+            o.report["events"]
+        );
+    }
+}
