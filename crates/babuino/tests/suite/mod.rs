@@ -3,4 +3,5 @@ mod native_cleanup;
 mod native_cli;
 mod native_limits;
 mod native_network;
+mod native_unprivileged;
 mod native_util;
