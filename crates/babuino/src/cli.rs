@@ -42,6 +42,12 @@ enum Cmd {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit codes: the program's own code when it exits by itself; 2 bad input \
+(nothing ran); 121 output cap; 122 process limit; 123 memory limit; 124 timeout; 125 sandbox \
+setup failed or backend unavailable; 126/127 program not executable/not found; 128+N killed by \
+signal N."
+)]
 struct RunArgs {
     /// Allow connections to HOST[:PORT] through the egress proxy (exact name or *.domain;
     /// repeatable or comma-separated; without a port, 80 and 443); @pypi, @npm, @crates
