@@ -7,7 +7,7 @@
 
 use crate::backend::{OutputSink, Stream, backend_for};
 use crate::report::{Event, RunReport};
-use crate::spec::{self, BackendKind, HostPattern, Interpreter, RunSpec, SYSTEM_BIN_DIRS};
+use crate::spec::{self, BackendKind, Interpreter, RunSpec, SYSTEM_BIN_DIRS};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -72,9 +72,16 @@ enum SetupWhat {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit codes: the program's own code when it exits by itself; 2 bad input \
+(nothing ran); 121 output cap; 122 process limit; 123 memory limit; 124 timeout; 125 sandbox \
+setup failed or backend unavailable; 126/127 program not executable/not found; 128+N killed by \
+signal N."
+)]
 struct RunArgs {
     /// Allow connections to HOST[:PORT] through the egress proxy (exact name or *.domain;
-    /// repeatable or comma-separated; without a port, 80 and 443)
+    /// repeatable or comma-separated; without a port, 80 and 443); @pypi, @npm, @crates
+    /// allow a package registry
     #[arg(
         long = "network-allow",
         value_name = "HOST[:PORT]",
@@ -262,7 +269,11 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
         &a.network_allow
     };
     for h in allow {
-        spec.network.allow.push(HostPattern::parse(h)?);
+        for p in spec::parse_allow_entry(h)? {
+            if !spec.network.allow.contains(&p) {
+                spec.network.allow.push(p);
+            }
+        }
     }
     for e in &a.env {
         let (k, v) = spec::parse_env(e)?;

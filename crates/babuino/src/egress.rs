@@ -796,4 +796,54 @@ mod tests {
         assert_eq!(tls_sni(&rec).as_deref(), Some("example.com"));
         assert_eq!(tls_sni(b"GET / HTTP/1.1"), None);
     }
+
+    #[test]
+    fn tcp_proxy_relays_allowed_and_records_blocked() {
+        use std::io::{BufRead, BufReader};
+        let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+        let up_port = upstream.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for c in upstream.incoming().flatten() {
+                let mut c = c;
+                let _ = c.write_all(b"hello from upstream\n");
+            }
+        });
+        let mut options = ProxyOptions::default();
+        options.resolve_overrides.insert(
+            "allowed.test".into(),
+            format!("127.0.0.1:{up_port}").parse().unwrap(),
+        );
+        let proxy = EgressProxy::start(
+            policy(&[&format!("allowed.test:{up_port}")]),
+            ProxyListen::Tcp("127.0.0.1:0".parse().unwrap()),
+            options,
+            Instant::now(),
+        )
+        .unwrap();
+        let ProxyListen::Tcp(addr) = proxy.listen().clone() else {
+            panic!("not tcp")
+        };
+        let mut c = TcpStream::connect(addr).unwrap();
+        write!(c, "CONNECT allowed.test:{up_port} HTTP/1.1\r\n\r\n").unwrap();
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        r.read_line(&mut line).unwrap(); // blank line
+        c.write_all(b"x").unwrap(); // not TLS: relayed as is
+        let mut hello = String::new();
+        r.read_line(&mut hello).unwrap();
+        assert_eq!(hello, "hello from upstream\n");
+        let mut b = TcpStream::connect(addr).unwrap();
+        b.write_all(b"CONNECT evil.test:443 HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let mut resp = String::new();
+        let _ = b.read_to_string(&mut resp);
+        assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+        let events = proxy.shutdown();
+        assert!(events.iter().any(|e| e.kind == EventKind::AllowedConnect
+            && e.detail == format!("connect allowed.test:{up_port}")));
+        assert!(events.iter().any(|e| e.kind == EventKind::BlockedConnect
+            && e.detail.contains("evil.test:443 (not in allow-list)")));
+    }
 }

@@ -43,6 +43,8 @@ pub enum SpecError {
         "invalid allow-list entry {0:?}: expected a host name or *.domain with an optional :port (e.g. api.github.com:443)"
     )]
     BadHostPattern(String),
+    #[error("unknown allow-list preset {0:?} (known: @pypi, @npm, @crates)")]
+    UnknownPreset(String),
     #[error(
         "invalid environment entry {0:?}: expected NAME=VALUE with NAME made of letters, digits and _"
     )]
@@ -419,6 +421,29 @@ impl<'de> Deserialize<'de> for HostPattern {
     }
 }
 
+/// Allow-list presets for package registries, so `pip`/`npm`/`cargo` can install inside.
+pub const PRESETS: &[(&str, &[&str])] = &[
+    ("pypi", &["pypi.org", "files.pythonhosted.org"]),
+    ("npm", &["registry.npmjs.org"]),
+    (
+        "crates",
+        &["index.crates.io", "static.crates.io", "crates.io"],
+    ),
+];
+
+/// Parses one `--network-allow` entry: a host pattern, or `@preset` for a registry's hosts.
+pub fn parse_allow_entry(s: &str) -> Result<Vec<HostPattern>, SpecError> {
+    let t = s.trim();
+    if let Some(name) = t.strip_prefix('@') {
+        let (_, hosts) = PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| SpecError::UnknownPreset(t.to_string()))?;
+        return hosts.iter().map(|h| HostPattern::parse(h)).collect();
+    }
+    Ok(vec![HostPattern::parse(t)?])
+}
+
 /// A DNS host name (letters, digits, hyphens, dots; labels 1–63 bytes), not an IP literal.
 pub fn is_host_name(h: &str) -> bool {
     if h.is_empty() || h.len() > 253 || h.parse::<std::net::IpAddr>().is_ok() {
@@ -705,6 +730,18 @@ mod tests {
                 .to_string(),
             "*.example.com:8443"
         );
+    }
+
+    #[test]
+    fn presets_expand_to_registry_hosts() {
+        let p = parse_allow_entry("@pypi").unwrap();
+        assert!(p.iter().any(|h| h.matches("files.pythonhosted.org", 443)));
+        assert!(!p.iter().any(|h| h.matches("evil.org", 443)));
+        assert_eq!(parse_allow_entry("x.org:8080").unwrap().len(), 1);
+        assert!(matches!(
+            parse_allow_entry("@nope"),
+            Err(SpecError::UnknownPreset(_))
+        ));
     }
 
     #[test]

@@ -170,7 +170,13 @@ fn write_output(out: &Path, rel: &Path, data: &mut dyn Read, size: u64) -> Resul
         .custom_flags(libc::O_NOFOLLOW)
         .open(out.join(rel))
         .map_err(|e| e.to_string())?;
-    std::io::copy(&mut data.take(size), &mut f).map_err(|e| e.to_string())?;
+    let n = std::io::copy(&mut data.take(size), &mut f).map_err(|e| e.to_string())?;
+    if n != size {
+        // The sandbox died mid-file: do not leave a truncated file that looks complete.
+        drop(f);
+        let _ = fs::remove_file(out.join(rel));
+        return Err(format!("truncated at {n} of {size} bytes"));
+    }
     Ok(())
 }
 
@@ -701,6 +707,9 @@ mod tests {
         assert_eq!(fs::read(out.path().join("ok/x")).unwrap(), data);
         // Existing files are not overwritten.
         assert!(write_output(out.path(), Path::new("ok/x"), &mut &data[..], 7).is_err());
+        // A file cut short is not left behind.
+        assert!(write_output(out.path(), Path::new("short"), &mut &data[..], 100).is_err());
+        assert!(!out.path().join("short").exists());
     }
 
     #[test]

@@ -197,6 +197,16 @@ const WATCHED_ALWAYS: &[i64] = &[
     libc::SYS_renameat2,
     libc::SYS_truncate,
     libc::SYS_openat2,
+    libc::SYS_rmdir,
+    libc::SYS_chmod,
+    libc::SYS_fchmodat,
+    libc::SYS_chown,
+    libc::SYS_lchown,
+    libc::SYS_fchownat,
+    libc::SYS_symlink,
+    libc::SYS_symlinkat,
+    libc::SYS_link,
+    libc::SYS_linkat,
 ];
 
 fn is_watched(nr: i64) -> bool {
@@ -471,7 +481,15 @@ pub fn judge(n: &sys::Notification) -> Verdict {
         }
         x if x == libc::SYS_mkdir => ("mkdir", None, a[0], None),
         x if x == libc::SYS_mkdirat => ("mkdir", Some(a[0] as i64), a[1], None),
-        x if x == libc::SYS_unlink => ("delete", None, a[0], None),
+        x if x == libc::SYS_unlink || x == libc::SYS_rmdir => ("delete", None, a[0], None),
+        x if x == libc::SYS_chmod => ("chmod", None, a[0], None),
+        x if x == libc::SYS_fchmodat => ("chmod", Some(a[0] as i64), a[1], None),
+        x if x == libc::SYS_chown || x == libc::SYS_lchown => ("chown", None, a[0], None),
+        x if x == libc::SYS_fchownat => ("chown", Some(a[0] as i64), a[1], None),
+        x if x == libc::SYS_symlink => ("symlink", None, a[1], None),
+        x if x == libc::SYS_symlinkat => ("symlink", Some(a[1] as i64), a[2], None),
+        x if x == libc::SYS_link => ("link", None, a[1], None),
+        x if x == libc::SYS_linkat => ("link", Some(a[2] as i64), a[3], None),
         x if x == libc::SYS_unlinkat => ("delete", Some(a[0] as i64), a[1], None),
         x if x == libc::SYS_rename => ("rename", None, a[0], Some((None, a[1]))),
         _ => (

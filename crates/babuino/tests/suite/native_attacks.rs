@@ -360,3 +360,42 @@ fn raw_sockets_and_ipv6_are_unavailable() {
     assert!(out.contains("raw denied"), "{out}");
     assert!(out.contains("packet denied"), "{out}");
 }
+
+#[test]
+fn the_sandbox_init_cannot_be_touched() {
+    require_native!();
+    // PID 1 holds the channel to the host (descriptor 3): forged messages could lie in the report.
+    let o = run_script(
+        "init.py",
+        "import os, signal\nfor p, m in [('/proc/1/fd/3', 'wb'), ('/proc/1/mem', 'rb'), ('/proc/1/environ', 'rb'), ('/proc/1/root/etc/hostname', 'rb')]:\n    try:\n        open(p, m); print('OPENED', p)\n    except OSError as e:\n        print('denied', p)\nfor s in [signal.SIGKILL, signal.SIGUSR1, signal.SIGSTOP]:\n    try:\n        os.kill(1, s); print('SIGNALLED', s)\n    except OSError as e:\n        print('no signal', s)\nprint('alive')\n",
+        &[],
+    );
+    let out = o.program_output();
+    assert!(!out.contains("OPENED"), "{out}");
+    assert!(!out.contains("SIGNALLED"), "{out}");
+    assert!(out.contains("alive"), "{out}");
+    assert_eq!(o.exit_kind(), "code", "{}", o.stdout);
+}
+
+#[test]
+fn every_kind_of_change_to_the_code_dir_is_denied_and_reported() {
+    require_native!();
+    let c = code(
+        "ops.py",
+        "import os\nops = [('delete', lambda: os.remove('/code/ops.py')), ('mkdir', lambda: os.mkdir('/code/d')), ('rename', lambda: os.rename('/code/ops.py', '/code/x.py')), ('chmod', lambda: os.chmod('/code/ops.py', 0o777)), ('chown', lambda: os.chown('/code/ops.py', 0, 0)), ('symlink', lambda: os.symlink('/etc/passwd', '/code/l')), ('link', lambda: os.link('/code/ops.py', '/code/h')), ('truncate', lambda: os.truncate('/code/ops.py', 0))]\nfor name, f in ops:\n    try:\n        f(); print('DID', name)\n    except OSError as e:\n        print('denied', name)\n",
+    );
+    let before = std::fs::read(&c.script).unwrap();
+    let o = run_with_env(&[], &c, &[]);
+    let out = o.program_output();
+    assert!(!out.contains("DID"), "{out}");
+    assert_eq!(std::fs::read(&c.script).unwrap(), before);
+    for verb in [
+        "delete", "mkdir", "rename", "chmod", "chown", "symlink", "link", "write",
+    ] {
+        assert!(
+            o.has_event("denied-write", &format!("{verb} /code/")),
+            "no {verb} event: {:?}",
+            o.report["events"]
+        );
+    }
+}

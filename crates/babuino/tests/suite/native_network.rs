@@ -191,3 +191,66 @@ fn no_allow_list_means_no_proxy_variables() {
     assert!(o.program_output().contains("proxy None"), "{}", o.stderr);
     assert_eq!(o.report["details"]["network"], "none (loopback only)");
 }
+
+#[test]
+fn localhost_on_the_allow_list_reaches_that_host_port_only() {
+    require_native!();
+    let s = server();
+    let script = format!(
+        "{FETCH}\nprint('allowed', fetch('http://localhost:{p}/'))\nprint('other', fetch('http://localhost:{q}/'))\n",
+        p = s.port,
+        q = s.port.wrapping_add(1)
+    );
+    let c = code("lh.py", &script);
+    let allow = format!("localhost:{}", s.port);
+    let o = run_with_env(&["--network-allow", &allow], &c, &[]);
+    let out = o.program_output();
+    assert!(out.contains("allowed (200"), "{out}");
+    assert!(out.contains("other (403"), "{out}");
+    assert_eq!(s.hits.load(Ordering::SeqCst), 1);
+}
+
+/// Live (opt-in, needs PyPI): `pip download` inside the sandbox through the egress proxy with the
+/// `@pypi` preset. Run with `BABUINO_LIVE_TESTS=1 cargo test -p babuino pip_through`.
+#[test]
+fn pip_through_the_proxy_with_the_pypi_preset_live() {
+    if std::env::var_os("BABUINO_LIVE_TESTS").is_none() {
+        eprintln!("skipped: live test (set BABUINO_LIVE_TESTS=1)");
+        return;
+    }
+    require_native!();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("wheels");
+    let o = super::native_util::finish(
+        std::process::Command::new(super::native_util::BIN)
+            .args([
+                "run",
+                "--json",
+                "--network-allow",
+                "@pypi",
+                "--timeout",
+                "120s",
+                "--output",
+            ])
+            .arg(&target)
+            .args([
+                "python3",
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-d",
+                "/out",
+                "six==1.16.0",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(target.join("six-1.16.0-py2.py3-none-any.whl").exists());
+    assert!(
+        o.has_event("allowed-connect", "pypi.org:443"),
+        "{:?}",
+        o.report["events"]
+    );
+}
