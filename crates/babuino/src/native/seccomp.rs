@@ -1,0 +1,626 @@
+//! The seccomp policy of the native backend, as data, and its supervisor.
+//!
+//! One filter sends two groups of system calls to a supervisor (user notification) in the
+//! sandbox's init process:
+//! - **denied**: calls untrusted code never needs (ptrace, mount, bpf, keyctl, io_uring, module
+//!   loading, namespace creation, …). The supervisor answers `EPERM` and records a
+//!   `denied-syscall` event. If the supervisor is gone, the kernel fails them with `ENOSYS`:
+//!   still denied.
+//! - **watched**: calls that write the filesystem (open for writing, create, unlink, rename,
+//!   mkdir, truncate). The supervisor lets the kernel run them unchanged (mounts and Landlock
+//!   enforce), but first checks whether the target is writable and records a `denied-write`
+//!   event when it is not. The event is a report, never the enforcement.
+//!
+//! A second, small filter makes `clone3` fail with `ENOSYS` so C libraries fall back to `clone`,
+//! whose flags the first filter can inspect.
+
+use crate::sys;
+use seccompiler::{
+    SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    TargetArch,
+};
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const MARKER: u32 = 0x0b0b;
+
+/// System calls refused outright, with the name used in events.
+pub const DENIED: &[(i64, &str)] = &[
+    (libc::SYS_ptrace, "ptrace"),
+    (libc::SYS_process_vm_readv, "process_vm_readv"),
+    (libc::SYS_process_vm_writev, "process_vm_writev"),
+    (libc::SYS_mount, "mount"),
+    (libc::SYS_umount2, "umount2"),
+    (libc::SYS_pivot_root, "pivot_root"),
+    (libc::SYS_chroot, "chroot"),
+    (libc::SYS_move_mount, "move_mount"),
+    (libc::SYS_open_tree, "open_tree"),
+    (libc::SYS_fsopen, "fsopen"),
+    (libc::SYS_fsconfig, "fsconfig"),
+    (libc::SYS_fsmount, "fsmount"),
+    (libc::SYS_fspick, "fspick"),
+    (libc::SYS_mount_setattr, "mount_setattr"),
+    (libc::SYS_bpf, "bpf"),
+    (libc::SYS_keyctl, "keyctl"),
+    (libc::SYS_add_key, "add_key"),
+    (libc::SYS_request_key, "request_key"),
+    (libc::SYS_perf_event_open, "perf_event_open"),
+    (libc::SYS_userfaultfd, "userfaultfd"),
+    (libc::SYS_io_uring_setup, "io_uring_setup"),
+    (libc::SYS_io_uring_enter, "io_uring_enter"),
+    (libc::SYS_io_uring_register, "io_uring_register"),
+    (libc::SYS_kexec_load, "kexec_load"),
+    (libc::SYS_kexec_file_load, "kexec_file_load"),
+    (libc::SYS_init_module, "init_module"),
+    (libc::SYS_finit_module, "finit_module"),
+    (libc::SYS_delete_module, "delete_module"),
+    (libc::SYS_unshare, "unshare"),
+    (libc::SYS_setns, "setns"),
+    (libc::SYS_acct, "acct"),
+    (libc::SYS_swapon, "swapon"),
+    (libc::SYS_swapoff, "swapoff"),
+    (libc::SYS_reboot, "reboot"),
+    (libc::SYS_settimeofday, "settimeofday"),
+    (libc::SYS_clock_settime, "clock_settime"),
+    (libc::SYS_clock_adjtime, "clock_adjtime"),
+    (libc::SYS_adjtimex, "adjtimex"),
+    (libc::SYS_syslog, "syslog"),
+    (libc::SYS_quotactl, "quotactl"),
+    (libc::SYS_name_to_handle_at, "name_to_handle_at"),
+    (libc::SYS_open_by_handle_at, "open_by_handle_at"),
+    (libc::SYS_lookup_dcookie, "lookup_dcookie"),
+    (libc::SYS_vhangup, "vhangup"),
+    (libc::SYS_iopl, "iopl"),
+    (libc::SYS_ioperm, "ioperm"),
+    (libc::SYS_uselib, "uselib"),
+    (libc::SYS_fanotify_init, "fanotify_init"),
+    (libc::SYS_kcmp, "kcmp"),
+    (libc::SYS_pidfd_getfd, "pidfd_getfd"),
+];
+
+/// Socket families the program may create.
+const ALLOWED_SOCKET_FAMILIES: &[i32] = &[
+    libc::AF_UNIX,
+    libc::AF_INET,
+    libc::AF_INET6,
+    libc::AF_NETLINK,
+];
+
+/// Namespace-creating `clone` flags.
+const CLONE_NS_FLAGS: &[u64] = &[
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+];
+
+/// Terminal ioctls that inject input or poke the console.
+const DENIED_IOCTLS: &[(u64, &str)] = &[
+    (libc::TIOCSTI, "ioctl TIOCSTI"),
+    (libc::TIOCLINUX, "ioctl TIOCLINUX"),
+];
+
+/// Write flags of open(2).
+const OPEN_WRITE_FLAGS: &[u64] = &[
+    libc::O_WRONLY as u64,
+    libc::O_RDWR as u64,
+    libc::O_CREAT as u64,
+    libc::O_TRUNC as u64,
+];
+
+fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompRule, FilterError> {
+    let c = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value)
+        .map_err(|e| FilterError(e.to_string()))?;
+    SeccompRule::new(vec![c]).map_err(|e| FilterError(e.to_string()))
+}
+
+fn flag_rules(arg: u8, flags: &[u64]) -> Result<Vec<SeccompRule>, FilterError> {
+    flags
+        .iter()
+        .map(|f| cond(arg, SeccompCmpOp::MaskedEq(*f), *f))
+        .collect()
+}
+
+/// The rules of the notifying filter: syscall number → conditions (empty = always).
+pub fn notify_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, FilterError> {
+    let mut m: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for (nr, _) in DENIED {
+        m.insert(*nr, vec![]);
+    }
+    m.insert(libc::SYS_clone, flag_rules(0, CLONE_NS_FLAGS)?);
+    // Device nodes only: FIFOs and sockets are harmless.
+    let dev = |arg| -> Result<Vec<SeccompRule>, FilterError> {
+        [libc::S_IFCHR, libc::S_IFBLK]
+            .iter()
+            .map(|t| cond(arg, SeccompCmpOp::MaskedEq(libc::S_IFMT as u64), *t as u64))
+            .collect()
+    };
+    // Socket families other than Unix, IP and netlink: some are not confined by the network
+    // namespace at all (AF_VSOCK reaches the hypervisor host), others are rarely used attack
+    // surface (AF_ALG, AF_TIPC, AF_RDS, …).
+    m.insert(
+        libc::SYS_socket,
+        vec![
+            SeccompRule::new(
+                ALLOWED_SOCKET_FAMILIES
+                    .iter()
+                    .map(|f| {
+                        SeccompCondition::new(
+                            0,
+                            SeccompCmpArgLen::Qword,
+                            SeccompCmpOp::Ne,
+                            *f as u64,
+                        )
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| FilterError(e.to_string()))?,
+            )
+            .map_err(|e| FilterError(e.to_string()))?,
+        ],
+    );
+    m.insert(libc::SYS_mknod, dev(1)?);
+    m.insert(libc::SYS_mknodat, dev(2)?);
+    m.insert(
+        libc::SYS_ioctl,
+        DENIED_IOCTLS
+            .iter()
+            .map(|(req, _)| cond(1, SeccompCmpOp::MaskedEq(0xffff_ffff), *req))
+            .collect::<Result<_, _>>()?,
+    );
+    // Watched (reported, not decided): writes to the filesystem.
+    m.insert(libc::SYS_open, flag_rules(1, OPEN_WRITE_FLAGS)?);
+    m.insert(libc::SYS_openat, flag_rules(2, OPEN_WRITE_FLAGS)?);
+    for nr in WATCHED_ALWAYS {
+        m.insert(*nr, vec![]);
+    }
+    // Watched: network attempts (reported; the empty network namespace and Landlock refuse).
+    m.insert(libc::SYS_connect, vec![]);
+    m.insert(libc::SYS_sendto, vec![cond(4, SeccompCmpOp::Ne, 0)?]);
+    // (sendmsg is not watched: the program's own start-up hands the listener over with it.)
+    Ok(m)
+}
+
+const WATCHED_ALWAYS: &[i64] = &[
+    libc::SYS_creat,
+    libc::SYS_mkdir,
+    libc::SYS_mkdirat,
+    libc::SYS_unlink,
+    libc::SYS_unlinkat,
+    libc::SYS_rename,
+    libc::SYS_renameat,
+    libc::SYS_renameat2,
+    libc::SYS_truncate,
+    libc::SYS_openat2,
+    libc::SYS_rmdir,
+    libc::SYS_chmod,
+    libc::SYS_fchmodat,
+    libc::SYS_chown,
+    libc::SYS_lchown,
+    libc::SYS_fchownat,
+    libc::SYS_symlink,
+    libc::SYS_symlinkat,
+    libc::SYS_link,
+    libc::SYS_linkat,
+];
+
+fn is_watched(nr: i64) -> bool {
+    nr == libc::SYS_open || nr == libc::SYS_openat || WATCHED_ALWAYS.contains(&nr) || is_net(nr)
+}
+
+fn is_net(nr: i64) -> bool {
+    [
+        libc::SYS_connect,
+        libc::SYS_sendto,
+        libc::SYS_sendmsg,
+        libc::SYS_sendmmsg,
+    ]
+    .contains(&nr)
+}
+
+fn read_mem(pid: u32, addr: u64, len: usize) -> Option<Vec<u8>> {
+    if addr == 0 || len == 0 || len > 4096 {
+        return None;
+    }
+    let f = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut buf = vec![0u8; len];
+    let n = f.read_at(&mut buf, addr).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// The destination of a socket address when it is outside the sandbox (not loopback, not a
+/// Unix socket): `1.2.3.4:443`, `[2001:db8::1]:53`.
+pub fn outside_destination(sa: &[u8]) -> Option<String> {
+    let family = u16::from_ne_bytes([*sa.first()?, *sa.get(1)?]) as i32;
+    let port = u16::from_be_bytes([*sa.get(2)?, *sa.get(3)?]);
+    match family {
+        libc::AF_INET => {
+            let ip = std::net::Ipv4Addr::new(*sa.get(4)?, *sa.get(5)?, *sa.get(6)?, *sa.get(7)?);
+            (!ip.is_loopback()).then(|| format!("{ip}:{port}"))
+        }
+        libc::AF_INET6 => {
+            let b: [u8; 16] = sa.get(8..24)?.try_into().ok()?;
+            let ip = std::net::Ipv6Addr::from(b);
+            let lo = ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v| v.is_loopback());
+            (!lo).then(|| format!("[{ip}]:{port}"))
+        }
+        _ => None,
+    }
+}
+
+fn judge_net(n: &sys::Notification) -> Verdict {
+    let a = &n.args;
+    let (addr, len, verb) = if n.nr as i64 == libc::SYS_connect {
+        (a[1], a[2] as usize, "connect")
+    } else if n.nr as i64 == libc::SYS_sendto {
+        (a[4], a[5] as usize, "send")
+    } else {
+        // sendmsg: struct msghdr starts with msg_name, msg_namelen.
+        let ptr = a[1];
+        let Some(h) = read_mem(n.pid, ptr, 16) else {
+            return Verdict::Continue;
+        };
+        let name = u64::from_ne_bytes(h[0..8].try_into().unwrap_or([0; 8]));
+        let namelen = u32::from_ne_bytes(h[8..12].try_into().unwrap_or([0; 4])) as usize;
+        (name, namelen, "send")
+    };
+    let Some(sa) = read_mem(n.pid, addr, len.min(128)) else {
+        return Verdict::Continue;
+    };
+    match outside_destination(&sa) {
+        Some(dest) => Verdict::ReportNet(format!(
+            "{verb} {dest} (no network in the sandbox; only allow-listed hosts through the proxy)"
+        )),
+        None => Verdict::Continue,
+    }
+}
+
+/// Name of a denied call for events.
+pub fn denied_name(nr: i64, args: &[u64; 6]) -> String {
+    if nr == libc::SYS_clone {
+        return "clone with namespace flags".to_string();
+    }
+    if nr == libc::SYS_socket {
+        let name = match args[0] as i32 {
+            libc::AF_VSOCK => "AF_VSOCK (hypervisor sockets)".to_string(),
+            libc::AF_ALG => "AF_ALG".to_string(),
+            libc::AF_PACKET => "AF_PACKET".to_string(),
+            f => format!("family {f}"),
+        };
+        return format!("socket {name}");
+    }
+    if nr == libc::SYS_mknod || nr == libc::SYS_mknodat {
+        return "mknod of a device node".to_string();
+    }
+    if nr == libc::SYS_ioctl {
+        let req = args[1] & 0xffff_ffff;
+        if let Some((_, n)) = DENIED_IOCTLS.iter().find(|(r, _)| *r == req) {
+            return n.to_string();
+        }
+    }
+    DENIED
+        .iter()
+        .find(|(n, _)| *n == nr)
+        .map(|(_, name)| name.to_string())
+        .unwrap_or_else(|| format!("syscall {nr}"))
+}
+
+fn to_libc(p: seccompiler::BpfProgram) -> Vec<libc::sock_filter> {
+    p.into_iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect()
+}
+
+/// Errors building the filter.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the seccomp filter: {0}")]
+pub struct FilterError(String);
+
+fn arch() -> Result<TargetArch, FilterError> {
+    TargetArch::try_from(std::env::consts::ARCH).map_err(|e| FilterError(e.to_string()))
+}
+
+/// The notifying filter as BPF, `SECCOMP_RET_USER_NOTIF` on match.
+pub fn notify_program() -> Result<Vec<libc::sock_filter>, FilterError> {
+    let f = SeccompFilter::new(
+        notify_rules()?,
+        SeccompAction::Allow,
+        SeccompAction::Trace(MARKER),
+        arch()?,
+    )
+    .map_err(|e| FilterError(e.to_string()))?;
+    let prog: seccompiler::BpfProgram = f
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| FilterError(e.to_string()))?;
+    let mut prog = to_libc(prog);
+    // seccompiler has no user-notification action: turn our marked TRACE returns into it.
+    let marked = libc::SECCOMP_RET_TRACE | MARKER;
+    let mut patched = 0;
+    for ins in &mut prog {
+        if ins.code == (libc::BPF_RET | libc::BPF_K) as u16 && ins.k == marked {
+            ins.k = libc::SECCOMP_RET_USER_NOTIF;
+            patched += 1;
+        }
+    }
+    if patched == 0 {
+        return Err(FilterError(
+            "no notification action in the compiled filter".into(),
+        ));
+    }
+    Ok(prog)
+}
+
+/// The filter that makes `clone3` fail with `ENOSYS`.
+pub fn clone3_program() -> Result<Vec<libc::sock_filter>, FilterError> {
+    let mut m = BTreeMap::new();
+    m.insert(libc::SYS_clone3, vec![]);
+    let f = SeccompFilter::new(
+        m,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch()?,
+    )
+    .map_err(|e| FilterError(e.to_string()))?;
+    let prog: seccompiler::BpfProgram = f
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| FilterError(e.to_string()))?;
+    Ok(to_libc(prog))
+}
+
+/// Directories (and files) the program may write; everything else is read-only or absent.
+pub const WRITABLE: &[&str] = &["/tmp", "/out", "/dev/null", "/dev/zero", "/dev/full"];
+
+/// What the supervisor concluded about one notification.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A denied call: answer EPERM and report.
+    Deny(String),
+    /// A write to a place that is not writable: let the kernel refuse it, report.
+    ReportWrite(String),
+    /// A network attempt to the outside: let the kernel refuse it, report.
+    ReportNet(String),
+    /// Nothing to report.
+    Continue,
+}
+
+fn read_cstr(pid: u32, addr: u64) -> Option<String> {
+    if addr == 0 {
+        return None;
+    }
+    let f = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut buf = vec![0u8; 4096];
+    let n = f.read_at(&mut buf, addr).ok()?;
+    buf.truncate(n);
+    let end = buf.iter().position(|&b| b == 0)?;
+    buf.truncate(end);
+    String::from_utf8(buf).ok()
+}
+
+/// Resolves a path argument as the process sees it: (path for display, path usable by us).
+fn resolve(pid: u32, dirfd: Option<i64>, path: &str) -> (String, PathBuf) {
+    if path.starts_with('/') {
+        // "self" must mean the program, not the supervisor looking at it.
+        let real = if let Some(rest) = path.strip_prefix("/proc/self/") {
+            format!("/proc/{pid}/{rest}")
+        } else if let Some(n) = path.strip_prefix("/dev/fd/") {
+            format!("/proc/{pid}/fd/{n}")
+        } else {
+            match path {
+                "/dev/stdin" => format!("/proc/{pid}/fd/0"),
+                "/dev/stdout" => format!("/proc/{pid}/fd/1"),
+                "/dev/stderr" => format!("/proc/{pid}/fd/2"),
+                _ => path.to_string(),
+            }
+        };
+        return (path.to_string(), PathBuf::from(real));
+    }
+    let base = match dirfd {
+        Some(fd) if fd as i32 != libc::AT_FDCWD => format!("/proc/{pid}/fd/{}", fd as i32),
+        _ => format!("/proc/{pid}/cwd"),
+    };
+    let shown = std::fs::read_link(&base)
+        .map(|p| p.join(path).to_string_lossy().into_owned())
+        .unwrap_or_else(|_| path.to_string());
+    (shown, Path::new(&base).join(path))
+}
+
+fn errno_text(e: i32) -> &'static str {
+    match e {
+        libc::EROFS => "read-only file system",
+        libc::EACCES | libc::EPERM => "not writable in the sandbox",
+        libc::ENOENT => "no such directory",
+        _ => "not writable",
+    }
+}
+
+/// Whether writing `path` (as seen from inside the sandbox) would be refused, and why.
+fn write_denied(real: &Path) -> Option<&'static str> {
+    let target = if real.symlink_metadata().is_ok() {
+        real.to_path_buf()
+    } else {
+        real.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let canon = std::fs::canonicalize(&target).ok()?;
+    let c = CString::new(canon.as_os_str().as_encoded_bytes()).ok()?;
+    if let Err(e) = sys::writable(&c) {
+        return Some(errno_text(e));
+    }
+    if !WRITABLE.iter().any(|w| canon.starts_with(w)) {
+        return Some("not writable in the sandbox");
+    }
+    None
+}
+
+/// Decides what to report for one notification.
+pub fn judge(n: &sys::Notification) -> Verdict {
+    let nr = n.nr as i64;
+    if !is_watched(nr) {
+        return Verdict::Deny(denied_name(nr, &n.args));
+    }
+    if is_net(nr) {
+        return judge_net(n);
+    }
+    let a = &n.args;
+    let (verb, dirfd, ptr, ptr2) = match nr {
+        x if x == libc::SYS_open || x == libc::SYS_creat || x == libc::SYS_truncate => {
+            ("write", None, a[0], None)
+        }
+        x if x == libc::SYS_openat || x == libc::SYS_openat2 => {
+            ("write", Some(a[0] as i64), a[1], None)
+        }
+        x if x == libc::SYS_mkdir => ("mkdir", None, a[0], None),
+        x if x == libc::SYS_mkdirat => ("mkdir", Some(a[0] as i64), a[1], None),
+        x if x == libc::SYS_unlink || x == libc::SYS_rmdir => ("delete", None, a[0], None),
+        x if x == libc::SYS_chmod => ("chmod", None, a[0], None),
+        x if x == libc::SYS_fchmodat => ("chmod", Some(a[0] as i64), a[1], None),
+        x if x == libc::SYS_chown || x == libc::SYS_lchown => ("chown", None, a[0], None),
+        x if x == libc::SYS_fchownat => ("chown", Some(a[0] as i64), a[1], None),
+        x if x == libc::SYS_symlink => ("symlink", None, a[1], None),
+        x if x == libc::SYS_symlinkat => ("symlink", Some(a[1] as i64), a[2], None),
+        x if x == libc::SYS_link => ("link", None, a[1], None),
+        x if x == libc::SYS_linkat => ("link", Some(a[2] as i64), a[3], None),
+        x if x == libc::SYS_unlinkat => ("delete", Some(a[0] as i64), a[1], None),
+        x if x == libc::SYS_rename => ("rename", None, a[0], Some((None, a[1]))),
+        _ => (
+            "rename",
+            Some(a[0] as i64),
+            a[1],
+            Some((Some(a[2] as i64), a[3])),
+        ),
+    };
+    if nr == libc::SYS_openat2 {
+        // open_how is behind a pointer: read its flags (first u64).
+        let Ok(f) = std::fs::File::open(format!("/proc/{}/mem", n.pid)) else {
+            return Verdict::Continue;
+        };
+        let mut b = [0u8; 8];
+        if f.read_at(&mut b, a[2]).is_err() {
+            return Verdict::Continue;
+        }
+        let flags = u64::from_ne_bytes(b);
+        if !OPEN_WRITE_FLAGS.iter().any(|w| flags & w != 0) {
+            return Verdict::Continue;
+        }
+    }
+    let mut check = vec![(dirfd, ptr)];
+    if let Some(second) = ptr2 {
+        check.push(second);
+    }
+    for (dfd, p) in check {
+        let Some(path) = read_cstr(n.pid, p) else {
+            continue;
+        };
+        let (shown, real) = resolve(n.pid, dfd, &path);
+        if let Some(why) = write_denied(&real) {
+            return Verdict::ReportWrite(format!("{verb} {shown} ({why})"));
+        }
+    }
+    Verdict::Continue
+}
+
+/// Serves notifications until no process uses the filter; `report` gets each event.
+pub fn supervise(listener: RawFd, mut report: impl FnMut(crate::report::EventKind, String)) {
+    use crate::report::EventKind;
+    while let Ok(Some(n)) = sys::notif_recv(listener) {
+        let verdict = judge(&n);
+        // Report before answering: once answered, the program may exit and the init with it.
+        let valid = sys::notif_id_valid(listener, n.id);
+        let (errno, event) = match verdict {
+            Verdict::Deny(name) => (Some(libc::EPERM), Some((EventKind::DeniedSyscall, name))),
+            Verdict::ReportWrite(d) => (None, Some((EventKind::DeniedWrite, d))),
+            Verdict::ReportNet(d) => (None, Some((EventKind::BlockedConnect, d))),
+            Verdict::Continue => (None, None),
+        };
+        if let Some((kind, detail)) = event
+            && valid
+        {
+            report(kind, detail);
+        }
+        let _ = sys::notif_respond(listener, n.id, errno);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_compile_and_carry_notifications() {
+        let p = notify_program().unwrap();
+        assert!(p.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));
+        assert!(!p.iter().any(|i| i.k == (libc::SECCOMP_RET_TRACE | MARKER)));
+        assert!(!clone3_program().unwrap().is_empty());
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let mut v4 = vec![0u8; 16];
+        v4[0..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        v4[2..4].copy_from_slice(&443u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[1, 1, 1, 1]);
+        assert_eq!(outside_destination(&v4).as_deref(), Some("1.1.1.1:443"));
+        v4[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        assert_eq!(outside_destination(&v4), None);
+        let mut v6 = vec![0u8; 28];
+        v6[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        v6[2..4].copy_from_slice(&53u16.to_be_bytes());
+        v6[8..24].copy_from_slice(
+            &"2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        assert_eq!(
+            outside_destination(&v6).as_deref(),
+            Some("[2001:db8::1]:53")
+        );
+        let unix = (libc::AF_UNIX as u16).to_ne_bytes();
+        assert_eq!(outside_destination(&unix), None);
+    }
+
+    #[test]
+    fn policy_covers_the_attack_list() {
+        let rules = notify_rules().unwrap();
+        for name in [
+            "ptrace",
+            "mount",
+            "bpf",
+            "keyctl",
+            "perf_event_open",
+            "userfaultfd",
+            "io_uring_setup",
+            "kexec_load",
+            "init_module",
+            "unshare",
+            "setns",
+        ] {
+            let (nr, _) = DENIED.iter().find(|(_, n)| *n == name).unwrap();
+            assert!(rules.contains_key(nr), "{name}");
+        }
+        // Ordinary calls are not touched.
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_execve,
+            libc::SYS_exit_group,
+        ] {
+            assert!(!rules.contains_key(&nr));
+        }
+        assert_eq!(denied_name(libc::SYS_ptrace, &[0; 6]), "ptrace");
+        assert_eq!(
+            denied_name(libc::SYS_ioctl, &[0, libc::TIOCSTI, 0, 0, 0, 0]),
+            "ioctl TIOCSTI"
+        );
+    }
+}
