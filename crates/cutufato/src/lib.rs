@@ -1,4 +1,6 @@
 //! Cutufato: a signed, tamper-evident audit trail of LLM decisions.
 #![forbid(unsafe_code)]
 
+pub mod attribution;
 pub mod cli;
+pub mod eval;

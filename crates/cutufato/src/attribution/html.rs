@@ -1,0 +1,1 @@
+//! HTML view of an attribution: the response beside its sources.
