@@ -3,4 +3,6 @@
 
 pub mod attribution;
 pub mod cli;
+pub mod cli_attr;
+pub mod documents;
 pub mod eval;

@@ -1,0 +1,344 @@
+//! Text layer of a PDF with page and line numbers, rebuilt from the content streams with `lopdf`.
+//!
+//! A *page* is the physical page index in the page tree, 1-based. A *line* is a maximal run of
+//! text drawn on the same baseline (text-space y within [`BASELINE_TOLERANCE`]) by consecutive
+//! text-showing operators, in content-stream order; lines holding only white space are dropped
+//! and the rest are numbered from 1 on each page. Text placed on the same baseline after a
+//! horizontal move is joined with one space. Rotated text, text drawn through transformed
+//! coordinate systems (`cm`) and Form XObjects are read in stream order without reordering;
+//! scanned pages have no text layer and yield no lines.
+
+use lopdf::content::{Content, Operation};
+use lopdf::{Document, Encoding, Object, Stream, dictionary};
+use std::collections::BTreeMap;
+
+use super::DocError;
+
+/// Two text positions whose baselines differ by at most this (text-space units) are one line.
+pub const BASELINE_TOLERANCE: f64 = 1.0;
+/// Largest decompressed content of one page (64 MiB): bounds what a small "zip bomb" stream may
+/// inflate to.
+pub const MAX_PAGE_CONTENT: usize = 64 << 20;
+
+/// Name and version of this extractor, recorded with each document.
+pub const EXTRACTOR: &str = "cutufato-pdf-lines";
+/// Version of the line rules above, with the lopdf release it runs on.
+pub const EXTRACTOR_VERSION: &str = "1.0.0+lopdf-0.47";
+
+fn num(o: &Object) -> f64 {
+    match o {
+        Object::Integer(i) => *i as f64,
+        Object::Real(r) => f64::from(*r),
+        _ => 0.0,
+    }
+}
+
+struct Lines {
+    lines: Vec<String>,
+    current: String,
+    baseline: Option<f64>,
+    /// A horizontal move happened on the current baseline since the last text was shown.
+    moved: bool,
+}
+
+impl Lines {
+    fn show(&mut self, y: f64, text: &str) {
+        let same = self
+            .baseline
+            .is_some_and(|b| (b - y).abs() <= BASELINE_TOLERANCE);
+        if !same {
+            self.flush();
+            self.baseline = Some(y);
+        } else if self.moved && !self.current.ends_with(' ') && !text.starts_with(' ') {
+            self.current.push(' ');
+        }
+        self.moved = false;
+        self.current.push_str(text);
+    }
+    fn flush(&mut self) {
+        let line = self
+            .current
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !line.is_empty() {
+            self.lines.push(line);
+        }
+        self.current.clear();
+    }
+}
+
+fn decode(encoding: Option<&Encoding>, operands: &[Object], out: &mut String) {
+    for o in operands {
+        match o {
+            Object::String(bytes, _) => match encoding {
+                Some(e) => {
+                    if let Ok(s) = Document::decode_text(e, bytes) {
+                        out.push_str(&s);
+                    }
+                }
+                None => out.push_str(&String::from_utf8_lossy(bytes)),
+            },
+            Object::Array(items) => decode(encoding, items, out),
+            // A large negative kerning inside TJ is a word gap.
+            Object::Integer(_) | Object::Real(_) if num(o) < -200.0 => out.push(' '),
+            _ => {}
+        }
+    }
+}
+
+/// The lines of each page of the PDF in `bytes`.
+pub fn extract(bytes: &[u8]) -> Result<Vec<Vec<String>>, DocError> {
+    let doc = Document::load_mem(bytes).map_err(|e| DocError::Pdf(e.to_string()))?;
+    if doc.is_encrypted() {
+        return Err(DocError::Pdf(
+            "the PDF is encrypted: decrypt it first (for example `qpdf --decrypt in.pdf out.pdf`)"
+                .into(),
+        ));
+    }
+    let mut pages = Vec::new();
+    for (number, page_id) in doc.get_pages() {
+        let fonts = doc
+            .get_page_fonts(page_id)
+            .map_err(|e| DocError::Pdf(format!("page {number}: {e}")))?;
+        let encodings: BTreeMap<Vec<u8>, Encoding> = fonts
+            .into_iter()
+            .filter_map(|(name, font)| {
+                font.get_font_encoding_with_limit(&doc, MAX_PAGE_CONTENT)
+                    .ok()
+                    .map(|e| (name, e))
+            })
+            .collect();
+        let data = doc
+            .get_page_content_with_limit(page_id, MAX_PAGE_CONTENT)
+            .map_err(|e| DocError::Pdf(format!("page {number}: {e}")))?;
+        let content =
+            Content::decode(&data).map_err(|e| DocError::Pdf(format!("page {number}: {e}")))?;
+        let mut out = Lines {
+            lines: Vec::new(),
+            current: String::new(),
+            baseline: None,
+            moved: false,
+        };
+        // Text line matrix origin (x, y) and scale of y; enough for baselines.
+        let (mut lx, mut ly) = (0.0f64, 0.0f64);
+        let (mut sx, mut sy) = (1.0f64, 1.0f64);
+        let mut leading = 0.0f64;
+        let mut encoding: Option<&Encoding> = None;
+        for op in &content.operations {
+            let o = &op.operands;
+            match op.operator.as_str() {
+                "BT" => {
+                    (lx, ly, sx, sy) = (0.0, 0.0, 1.0, 1.0);
+                }
+                "Tf" => {
+                    encoding = o
+                        .first()
+                        .and_then(|n| n.as_name().ok())
+                        .and_then(|n| encodings.get(n));
+                }
+                "TL" => leading = o.first().map(num).unwrap_or(0.0),
+                "Tm" if o.len() == 6 => {
+                    let (nx, ny) = (num(&o[4]), num(&o[5]));
+                    if (ny - ly).abs() <= BASELINE_TOLERANCE && nx != lx {
+                        out.moved = true;
+                    }
+                    (sx, sy, lx, ly) = (num(&o[0]), num(&o[3]), nx, ny);
+                }
+                "Td" | "TD" if o.len() == 2 => {
+                    let (tx, ty) = (num(&o[0]), num(&o[1]));
+                    if op.operator == "TD" {
+                        leading = -ty;
+                    }
+                    lx += tx * sx;
+                    ly += ty * if sy == 0.0 { 1.0 } else { sy };
+                    if ty == 0.0 && tx != 0.0 {
+                        out.moved = true;
+                    }
+                }
+                "T*" => ly -= leading * sy,
+                "Tj" | "TJ" => {
+                    let mut s = String::new();
+                    decode(encoding, o, &mut s);
+                    out.show(ly, &s);
+                }
+                "'" => {
+                    ly -= leading * sy;
+                    let mut s = String::new();
+                    decode(encoding, o, &mut s);
+                    out.show(ly, &s);
+                }
+                "\"" => {
+                    ly -= leading * sy;
+                    let mut s = String::new();
+                    decode(encoding, o.get(2..).unwrap_or(&[]), &mut s);
+                    out.show(ly, &s);
+                }
+                _ => {}
+            }
+        }
+        out.flush();
+        pages.push(out.lines);
+    }
+    Ok(pages)
+}
+
+/// Writes a simple PDF with one text line per entry of each page (Helvetica 11 pt, 14 pt apart,
+/// from the top of an A4 page), for tests and demos. Lines are given as Latin-1 text.
+pub fn text_pdf(pages: &[Vec<String>]) -> Result<Vec<u8>, DocError> {
+    let ops = pages
+        .iter()
+        .map(|lines| {
+            let mut ops = vec![
+                Operation::new("BT", vec![]),
+                Operation::new("Tf", vec!["F1".into(), 11.into()]),
+                Operation::new("TL", vec![14.into()]),
+                Operation::new("Td", vec![56.into(), 790.into()]),
+            ];
+            for l in lines {
+                ops.push(Operation::new(
+                    "Tj",
+                    vec![Object::string_literal(l.as_str())],
+                ));
+                ops.push(Operation::new("T*", vec![]));
+            }
+            ops.push(Operation::new("ET", vec![]));
+            ops
+        })
+        .collect();
+    build(ops)
+}
+
+/// A PDF whose page `i` draws `pages_ops[i]` with font F1 (Helvetica, WinAnsi).
+fn build(pages_ops: Vec<Vec<Operation>>) -> Result<Vec<u8>, DocError> {
+    let err = |e: lopdf::Error| DocError::Pdf(e.to_string());
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica", "Encoding" => "WinAnsiEncoding",
+    });
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let mut kids = Vec::new();
+    for ops in pages_ops {
+        let content = Content { operations: ops };
+        let content_id =
+            doc.add_object(Stream::new(dictionary! {}, content.encode().map_err(err)?));
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        });
+        kids.push(page_id.into());
+    }
+    let count = kids.len() as i64;
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => kids, "Count" => count, "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out)
+        .map_err(|e| DocError::Pdf(e.to_string()))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pdf(pages_ops: Vec<Vec<Operation>>) -> Vec<u8> {
+        build(pages_ops).unwrap()
+    }
+
+    #[test]
+    fn text_pdf_round_trips_its_lines() {
+        let pages = vec![
+            vec!["one".to_string(), "two words".to_string()],
+            vec!["three".to_string()],
+        ];
+        assert_eq!(extract(&text_pdf(&pages).unwrap()).unwrap(), pages);
+    }
+
+    fn op(name: &str, operands: Vec<Object>) -> Operation {
+        Operation::new(name, operands)
+    }
+
+    #[test]
+    fn lines_follow_baselines_with_td_tstar_tm_and_split_shows() {
+        let s = |t: &str| Object::string_literal(t);
+        let page1 = vec![
+            op("BT", vec![]),
+            op("Tf", vec!["F1".into(), 12.into()]),
+            op("Td", vec![72.into(), 750.into()]),
+            op("Tj", vec![s("First line")]),
+            op("Td", vec![0.into(), (-14).into()]),
+            op("Tj", vec![s("Second")]),
+            op("Td", vec![60.into(), 0.into()]),
+            op("Tj", vec![s("half")]),
+            op("TL", vec![14.into()]),
+            op("T*", vec![]),
+            op(
+                "TJ",
+                vec![Object::Array(vec![s("Kerned"), (-300).into(), s("words")])],
+            ),
+            op("ET", vec![]),
+        ];
+        let page2 = vec![
+            op("BT", vec![]),
+            op("Tf", vec!["F1".into(), 10.into()]),
+            op(
+                "Tm",
+                vec![
+                    1.into(),
+                    0.into(),
+                    0.into(),
+                    1.into(),
+                    72.into(),
+                    700.into(),
+                ],
+            ),
+            op("Tj", vec![s("Page two, line one")]),
+            op(
+                "Tm",
+                vec![
+                    1.into(),
+                    0.into(),
+                    0.into(),
+                    1.into(),
+                    72.into(),
+                    686.into(),
+                ],
+            ),
+            op("Tj", vec![s("   ")]),
+            op(
+                "Tm",
+                vec![
+                    1.into(),
+                    0.into(),
+                    0.into(),
+                    1.into(),
+                    72.into(),
+                    672.into(),
+                ],
+            ),
+            op("Tj", vec![s("The contract expires on 2025-12-31.")]),
+            op("ET", vec![]),
+        ];
+        let pages = extract(&pdf(vec![page1, page2])).unwrap();
+        assert_eq!(pages[0], vec!["First line", "Second half", "Kerned words"]);
+        assert_eq!(
+            pages[1],
+            vec!["Page two, line one", "The contract expires on 2025-12-31."]
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_pdf_error() {
+        assert!(matches!(
+            extract(b"%PDF-1.5\nnot really"),
+            Err(DocError::Pdf(_))
+        ));
+    }
+}
