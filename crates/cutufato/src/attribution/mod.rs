@@ -10,10 +10,12 @@
 //!
 //! - **unsupported words**: the share of its content words (not function words, three letters or
 //!   more) whose stem (first five letters, lower case) appears in no chunk and not in the prompt;
-//! - **+0.5 per number or date part** (digits, number words, clock times read in 24 hours) that
+//! - **+1.0 per number or date part** (digits, number words, clock times read in 24 hours) that
 //!   appears in no chunk;
+//! - **+1.0 per month name** that appears in no chunk;
 //! - **+0.5 per name** (a capitalised word inside the sentence) that appears in no chunk;
-//! - **+0.5 for a negation mismatch** with its best evidence (one negates, the other does not);
+//! - **+1.0 for a negation mismatch**: a clause and a clause of its best evidence share nearly all
+//!   their content words, and one is negated while the other is not;
 //! - **+1.0 per contradiction with a structured record** (a JSON chunk): a clause asserts an
 //!   attribute the record sets to `false`, denies one it sets to `true`, or mentions one it
 //!   leaves `null`.
@@ -55,7 +57,7 @@ pub const MAX_CHUNKS: usize = 10_000;
 
 const WEIGHT_NUMBER: f64 = 1.0;
 const WEIGHT_NAME: f64 = 0.5;
-const WEIGHT_NEGATION: f64 = 0.5;
+const WEIGHT_NEGATION: f64 = 1.0;
 const WEIGHT_RECORD: f64 = 1.0;
 /// Sources listed per sentence at most.
 const MAX_SOURCES: usize = 3;
@@ -384,6 +386,14 @@ fn key_stems(key: &str) -> Vec<String> {
         .collect()
 }
 
+fn content_stems(t: &str) -> HashSet<String> {
+    words(t)
+        .iter()
+        .filter(|w| is_content(w.text))
+        .map(|w| stem(w.text))
+        .collect()
+}
+
 fn sentence_features(t: &str) -> (HashSet<String>, HashSet<i64>, bool) {
     let stems = words(t)
         .iter()
@@ -613,18 +623,19 @@ fn attribute_sentence(
     // Names: capitalised words inside the sentence that no chunk has.
     let first_body_word = ws.iter().position(|w| w.start >= body);
     for (i, w) in ws.iter().enumerate() {
-        if Some(i) == first_body_word || w.start < body || !w.text.starts_with(char::is_uppercase) {
+        if w.start < body || !w.text.starts_with(char::is_uppercase) {
             continue;
         }
         let lower = w.text.to_lowercase();
-        if text::is_stopword(&lower)
+        // Month names are checked wherever they stand ("May" is also a function word).
+        let is_month = MONTHS.contains(&lower.as_str());
+        if (!is_month && (Some(i) == first_body_word || text::is_stopword(&lower)))
             || idx.lower.contains(&lower)
             || idx.stems.contains(&stem(w.text))
         {
             continue;
         }
-        let is_month = MONTHS.contains(&lower.as_str());
-        score += WEIGHT_NAME;
+        score += if is_month { WEIGHT_NUMBER } else { WEIGHT_NAME };
         flags.push(Flag {
             kind: if is_month {
                 FlagKind::Date
@@ -708,23 +719,60 @@ fn attribute_sentence(
         sources.push(make_source(chunks, idx, ci, si, pscore));
     }
 
-    // Negation mismatch with the best evidence, when the evidence clearly is about the same thing.
-    if let Some(&(overlap, ci, si)) = candidates.first() {
-        let evidence_neg = idx.chunks[ci].sentences[si].3;
-        let sneg = has_negation(&lower_sentence);
-        if overlap as f64 / total >= 0.5 && sneg != evidence_neg && idx.facts.is_empty() {
-            score += WEIGHT_NEGATION;
-            let reason = if sneg {
-                "the sentence negates what its best evidence states".to_string()
-            } else {
-                "the best evidence is negated; the sentence is not".to_string()
+    // Negation mismatch, clause against clause: a clause of the sentence and a clause of its best
+    // evidence that share nearly all their content words, one negated and the other not.
+    if let Some(&(_, ci, si)) = candidates.first()
+        && idx.facts.is_empty()
+    {
+        let pc = &idx.chunks[ci];
+        let espan = pc.sentences[si].0;
+        let etext = &pc.text[espan.start..espan.end];
+        let eclauses: Vec<(HashSet<String>, bool)> = clauses(etext)
+            .into_iter()
+            .map(|(a, b)| {
+                (
+                    content_stems(&etext[a..b]),
+                    has_negation(&etext[a..b].to_lowercase()),
+                )
+            })
+            .collect();
+        for (cs, ce) in clauses(stext) {
+            let clause = &stext[cs.max(body)..ce.max(body)];
+            let cstems = content_stems(clause);
+            if cstems.len() < 2 {
+                continue;
+            }
+            let cneg = has_negation(&clause.to_lowercase());
+            let best = eclauses
+                .iter()
+                .map(|(es, eneg)| {
+                    (
+                        cstems.iter().filter(|s| es.contains(*s)).count(),
+                        es.len(),
+                        *eneg,
+                    )
+                })
+                .max_by_key(|&(o, _, _)| o);
+            let Some((overlap, elen, eneg)) = best else {
+                continue;
             };
-            flags.push(Flag {
-                kind: FlagKind::Negation,
-                span: at(0, stext.len()),
-                text: stext.to_string(),
-                reason,
-            });
+            let close =
+                overlap as f64 >= 0.8 * cstems.len() as f64 && overlap as f64 >= 0.5 * elen as f64;
+            if close && cneg != eneg {
+                score += WEIGHT_NEGATION;
+                let reason = if cneg {
+                    "this clause negates what its evidence states".to_string()
+                } else {
+                    "the evidence negates what this clause states".to_string()
+                };
+                flags.push(Flag {
+                    kind: FlagKind::Negation,
+                    span: at(cs.max(body), ce.max(body)),
+                    text: clause.to_string(),
+                    reason,
+                });
+                break;
+            }
         }
     }
 

@@ -266,7 +266,14 @@ pub fn has_negation(lower: &str) -> bool {
     if lower.contains("n't") || lower.contains("n’t") {
         return true;
     }
-    words(lower).iter().any(|w| CUES.contains(&w.text))
+    let ws = words(lower);
+    ws.iter().enumerate().any(|(i, w)| {
+        CUES.contains(&w.text)
+            // "not only … but also" affirms.
+            && !(w.text == "not" && ws.get(i + 1).is_some_and(|n| n.text == "only"))
+            // "no-fly", "no-show": a compound, not a negation.
+            && !(w.text == "no" && lower[w.start + 2..].starts_with('-'))
+    })
 }
 
 /// Splits a `camelCase` or `snake_case` identifier into words (`RestaurantsTakeOut` →

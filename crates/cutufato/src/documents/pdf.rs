@@ -185,7 +185,7 @@ pub fn extract(bytes: &[u8]) -> Result<Vec<Vec<String>>, DocError> {
 
 /// Writes a simple PDF with one text line per entry of each page (Helvetica 11 pt, 14 pt apart,
 /// from the top of an A4 page), for tests and demos. Lines are given as Latin-1 text.
-pub fn text_pdf(pages: &[Vec<String>]) -> Result<Vec<u8>, DocError> {
+pub fn text_pdf<S: AsRef<str>>(pages: &[Vec<S>]) -> Result<Vec<u8>, DocError> {
     let ops = pages
         .iter()
         .map(|lines| {
@@ -198,7 +198,7 @@ pub fn text_pdf(pages: &[Vec<String>]) -> Result<Vec<u8>, DocError> {
             for l in lines {
                 ops.push(Operation::new(
                     "Tj",
-                    vec![Object::string_literal(l.as_str())],
+                    vec![Object::string_literal(l.as_ref())],
                 ));
                 ops.push(Operation::new("T*", vec![]));
             }
