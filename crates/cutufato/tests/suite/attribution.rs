@@ -1,4 +1,5 @@
 //! Attribution, documents and eval, driven through the real `cutufato` binary.
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
