@@ -434,11 +434,21 @@ fn prepare(chunks: &[Chunk], prompt: Option<&str>) -> ContextIndex {
                 let mut leaves = Vec::new();
                 flatten_json(&json, &mut Vec::new(), &mut flat, &mut leaves);
                 idx.facts.extend(record_facts(&json, leaves));
+                // Keys as written (`WiFi`) count as words of the context too.
+                let mut keys = Vec::new();
+                collect_keys(&json, &mut keys);
+                add_words(&keys.join(" "), &mut idx);
                 (flat, false)
             }
             None => (c.text.clone(), true),
         };
         add_words(&mtext, &mut idx);
+        // A US state written as its postal code in the context (`CA`) may be named in full.
+        for w in words(&mtext) {
+            if let Some((_, name)) = US_STATES.iter().find(|(code, _)| *code == w.text) {
+                add_words(name, &mut idx);
+            }
+        }
         let sents = sentences(&mtext)
             .into_iter()
             .map(|s| {
@@ -523,6 +533,64 @@ pub fn attribute(
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+/// US postal codes and state names, for addresses in structured records.
+const US_STATES: &[(&str, &str)] = &[
+    ("AL", "Alabama"),
+    ("AK", "Alaska"),
+    ("AZ", "Arizona"),
+    ("AR", "Arkansas"),
+    ("CA", "California"),
+    ("CO", "Colorado"),
+    ("CT", "Connecticut"),
+    ("DE", "Delaware"),
+    ("FL", "Florida"),
+    ("GA", "Georgia"),
+    ("HI", "Hawaii"),
+    ("ID", "Idaho"),
+    ("IL", "Illinois"),
+    ("IN", "Indiana"),
+    ("IA", "Iowa"),
+    ("KS", "Kansas"),
+    ("KY", "Kentucky"),
+    ("LA", "Louisiana"),
+    ("ME", "Maine"),
+    ("MD", "Maryland"),
+    ("MA", "Massachusetts"),
+    ("MI", "Michigan"),
+    ("MN", "Minnesota"),
+    ("MS", "Mississippi"),
+    ("MO", "Missouri"),
+    ("MT", "Montana"),
+    ("NE", "Nebraska"),
+    ("NV", "Nevada"),
+    ("NH", "New Hampshire"),
+    ("NJ", "New Jersey"),
+    ("NM", "New Mexico"),
+    ("NY", "New York"),
+    ("NC", "North Carolina"),
+    ("ND", "North Dakota"),
+    ("OH", "Ohio"),
+    ("OK", "Oklahoma"),
+    ("OR", "Oregon"),
+    ("PA", "Pennsylvania"),
+    ("RI", "Rhode Island"),
+    ("SC", "South Carolina"),
+    ("SD", "South Dakota"),
+    ("TN", "Tennessee"),
+    ("TX", "Texas"),
+    ("UT", "Utah"),
+    ("VT", "Vermont"),
+    ("VA", "Virginia"),
+    ("WA", "Washington"),
+    ("WV", "West Virginia"),
+    ("WI", "Wisconsin"),
+    ("WY", "Wyoming"),
+    ("DC", "District of Columbia"),
+];
+
+/// Capitalised words that are not names.
+const NOT_NAMES: &[&str] = &["am", "pm", "ok", "tv", "faq"];
 
 const MONTHS: &[&str] = &[
     "january",
@@ -629,7 +697,10 @@ fn attribute_sentence(
         let lower = w.text.to_lowercase();
         // Month names are checked wherever they stand ("May" is also a function word).
         let is_month = MONTHS.contains(&lower.as_str());
-        if (!is_month && (Some(i) == first_body_word || text::is_stopword(&lower)))
+        if (!is_month
+            && (Some(i) == first_body_word
+                || text::is_stopword(&lower)
+                || NOT_NAMES.contains(&lower.as_str())))
             || idx.lower.contains(&lower)
             || idx.stems.contains(&stem(w.text))
         {
