@@ -1,0 +1,2 @@
+//! Integration tests of cutufato (one binary; topics in `suite/`).
+mod suite;

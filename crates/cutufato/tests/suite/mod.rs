@@ -1,0 +1,3 @@
+mod log_util;
+
+mod log_cli;
