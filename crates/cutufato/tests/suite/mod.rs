@@ -1,3 +1,5 @@
 mod log_util;
 
 mod log_cli;
+mod log_go;
+mod log_tamper;
