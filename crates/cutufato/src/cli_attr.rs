@@ -1,8 +1,10 @@
-//! Subcommands of the attribution side: `docs`, `attribute`, `eval`.
+//! Subcommands of the attribution side: `docs`, `attribute`, `show`, `eval`, and the attribution
+//! steps of `record` and `verify`.
 //!
-//! Exit codes: 0 success (and, for `attribute` and `docs verify`, everything supported or
-//! found); 1 a finding (an unsupported sentence, a chunk not found at its cited place); 2 bad
-//! input or usage (the message says what to fix); 70 an internal error.
+//! Exit codes (as for the whole CLI): 0 success (and, for `attribute` and `docs verify`,
+//! everything supported or found); 1 a finding (an unsupported sentence, a chunk not found at its
+//! cited place); 2 bad input or usage (the message says what to fix); 3 not found (unknown
+//! document or execution id); 70 an internal error.
 
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -12,8 +14,11 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::attribution::{self, Attribution, Chunk, Config, DEFAULT_THRESHOLD};
-use crate::documents::{Document, Store};
+use crate::auditor::{Auditor, LogError};
+use crate::cli::InputError;
+use crate::documents::{DocError, Document, Store};
 use crate::eval;
+use crate::record::{Body, ContextChunk, Decision};
 
 /// Outcome of a command, mapped to the exit code by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,4 +425,209 @@ pub fn eval(args: EvalArgs) -> Result<Outcome> {
         print!("{}", eval::render(&report));
     }
     Ok(Outcome::Clean)
+}
+
+/// Maps the outcome of an attribution command to the CLI's exit code: findings exit 1, an unknown
+/// document exits 3, any other error is bad input (exit 2).
+pub fn exit(r: Result<Outcome>) -> Result<u8> {
+    match r {
+        Ok(Outcome::Clean) => Ok(crate::cli::EXIT_OK),
+        Ok(Outcome::Finding) => Ok(crate::cli::EXIT_VERIFY_FAILED),
+        Err(e) => {
+            let not_found = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<DocError>(),
+                    Some(DocError::NotFound(_) | DocError::Ambiguous(_))
+                )
+            });
+            if not_found {
+                Err(LogError::NotFound(format!("{e:#}")).into())
+            } else {
+                Err(InputError(format!("{e:#}")).into())
+            }
+        }
+    }
+}
+
+/// A record's context chunk as an attribution chunk.
+pub fn to_chunk(c: &ContextChunk) -> Chunk {
+    Chunk {
+        text: c.text.clone(),
+        doc_id: Some(c.doc_id.clone()),
+        doc_sha256: c.doc_sha256.clone(),
+        page: c.page,
+        line: c.line,
+        score: c.score,
+    }
+}
+
+/// Attributes `decision`'s response to its context and fills its attribution fields (full
+/// attribution, confidence, hallucination flag, evaluator with name, version and threshold).
+pub fn attribute_decision(decision: &mut Decision, threshold: f64) -> Result<()> {
+    let chunks: Vec<Chunk> = decision.context.iter().map(to_chunk).collect();
+    let cfg = Config {
+        threshold,
+        prompt: Some(decision.prompt.clone()),
+    };
+    let att = attribution::attribute(&chunks, &decision.response, &cfg)
+        .context("cannot attribute the response")?;
+    decision.attribution_confidence = Some(att.confidence);
+    decision.hallucination_detected = Some(att.hallucination_detected);
+    decision.evaluator = Some(crate::record::Evaluator {
+        name: att.evaluator.name.clone(),
+        version: att.evaluator.version.clone(),
+        threshold: Some(att.evaluator.threshold),
+    });
+    decision.attribution =
+        Some(serde_json::to_value(&att).context("cannot serialise the attribution")?);
+    Ok(())
+}
+
+/// Checks the context chunks of record `id` against the document store under `dir`: each chunk
+/// that cites a stored document and a page and line must be there. Chunks citing documents not in
+/// the store are reported and skipped. Prints one line per checked chunk when `print`; returns how
+/// many are not at their cited place.
+pub fn verify_chunk_places(dir: &Path, auditor: &Auditor, id: &str, print: bool) -> Result<usize> {
+    let stored = auditor.get(id)?;
+    let Body::Decision(d) = &stored.entry.body else {
+        return Ok(0);
+    };
+    let Some(content) = &stored.content else {
+        return Ok(0);
+    };
+    if d.context_chunks.is_empty() {
+        return Ok(0);
+    }
+    let store = if dir.join("documents").is_dir() {
+        Some(Store::open(dir)?)
+    } else {
+        None
+    };
+    let (mut ok, mut bad, mut skipped) = (0, 0, 0);
+    for (i, (r, text)) in d.context_chunks.iter().zip(&content.chunks).enumerate() {
+        if r.page.is_none() || r.line.is_none() {
+            skipped += 1;
+            continue;
+        }
+        let chunk = Chunk {
+            text: text.clone(),
+            doc_id: Some(r.doc_id.clone()),
+            doc_sha256: r.doc_sha256.clone(),
+            page: r.page,
+            line: r.line,
+            score: r.score,
+        };
+        let id = chunk.doc_sha256.as_deref().unwrap_or(&r.doc_id);
+        let doc = store.as_ref().and_then(|s| s.get(id).ok());
+        let Some(doc) = doc else {
+            skipped += 1;
+            if print {
+                println!(
+                    "ℹ️  context [{i}] {}: document not in the store here; place not checked",
+                    r.doc_id
+                );
+            }
+            continue;
+        };
+        if let Some(sha) = &r.doc_sha256
+            && *sha != doc.sha256
+        {
+            bad += 1;
+            if print {
+                println!(
+                    "❌ context [{i}] cites {} by hash {sha}, the store holds {}",
+                    r.doc_id, doc.sha256
+                );
+            }
+            continue;
+        }
+        match doc.check(&chunk) {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                bad += 1;
+                if print {
+                    println!("❌ context [{i}]: {e}");
+                }
+            }
+        }
+    }
+    if print && ok + bad > 0 {
+        let mark = if bad == 0 { "✅" } else { "❌" };
+        println!(
+            "{mark} {ok} of {} context chunk(s) found in the stored documents at their cited page and line{}",
+            ok + bad,
+            if skipped > 0 {
+                format!(" ({skipped} not checked)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(bad)
+}
+
+/// `cutufato show`
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Execution id of the decision.
+    pub execution_id: String,
+    /// An HTML page: the response beside its sources, supported and unsupported spans highlighted.
+    #[arg(long, conflicts_with = "json")]
+    pub html: bool,
+    /// The stored attribution as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `cutufato show`: the decision's attribution as text, JSON or HTML.
+pub fn show(dir: &Path, args: ShowArgs) -> Result<u8> {
+    let auditor = Auditor::open(dir)?;
+    let stored = auditor.get(&args.execution_id)?;
+    let Body::Decision(d) = &stored.entry.body else {
+        return Err(InputError(format!("{} is not a decision record", args.execution_id)).into());
+    };
+    let Some(content) = &stored.content else {
+        return Err(
+            LogError::NotFound(format!("the content of {} was erased", args.execution_id)).into(),
+        );
+    };
+    let Some(value) = &content.attribution else {
+        return Err(LogError::NotFound(format!(
+            "{} was recorded without attribution (no context, or --no-attribution)",
+            args.execution_id
+        ))
+        .into());
+    };
+    let att: Attribution = serde_json::from_value(value.clone()).map_err(|e| {
+        InputError(format!(
+            "the stored attribution of {} is not readable: {e}",
+            args.execution_id
+        ))
+    })?;
+    let chunks: Vec<Chunk> = d
+        .context_chunks
+        .iter()
+        .zip(&content.chunks)
+        .map(|(r, text)| Chunk {
+            text: text.clone(),
+            doc_id: Some(r.doc_id.clone()),
+            doc_sha256: r.doc_sha256.clone(),
+            page: r.page,
+            line: r.line,
+            score: r.score,
+        })
+        .collect();
+    if args.json {
+        print_json(&att)?;
+    } else if args.html {
+        let title = format!("{} · {} · {}", d.execution_id, d.model.name, d.timestamp);
+        print!(
+            "{}",
+            attribution::html::render(&att, &chunks, &content.response, &title)
+        );
+    } else {
+        println!("{} · {} · {}", d.execution_id, d.model.name, d.timestamp);
+        print!("{}", render_text(&att, &chunks));
+    }
+    Ok(crate::cli::EXIT_OK)
 }

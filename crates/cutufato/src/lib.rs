@@ -1,8 +1,25 @@
 //! Cutufato: a signed, tamper-evident audit trail of LLM decisions.
+//!
+//! Each model call becomes a signed record (RFC 8785 canonical JSON, Ed25519) appended as a leaf
+//! of an RFC 6962 Merkle tree stored in SQLite, with C2SP signed checkpoints also written outside
+//! the database. Personal text stays out of the tree: leaves hold keyed hashes, the text lives in
+//! an erasable content store. Anyone with the verifier key can check records, proofs and exports.
+//!
+//! This crate is not a transparency log server (no HTTP tiles, no witnesses yet).
 #![forbid(unsafe_code)]
 
 pub mod attribution;
+pub mod auditor;
 pub mod cli;
 pub mod cli_attr;
 pub mod documents;
 pub mod eval;
+pub mod export;
+pub mod merkle;
+pub mod note;
+pub mod record;
+pub mod store;
+pub mod verify;
+
+pub use auditor::{Auditor, Content, LogError};
+pub use record::{ContextChunk, Decision, Entry, Evaluator, Model};

@@ -28,7 +28,7 @@ impl Env {
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_cutufato"))
             .args(args)
-            .env("CUTUFATO_HOME", self.path("home"))
+            .env("CUTUFATO_DIR", self.path("log"))
             .current_dir(self.dir.path())
             .output()
             .unwrap()
@@ -176,7 +176,7 @@ fn verify_finds_chunks_at_their_place_and_names_the_ones_that_are_not() {
     assert!(text.contains("0 of 4 chunks"), "{text}");
     // Tampering with the stored original is caught too.
     std::fs::write(
-        env.path("home")
+        env.path("log")
             .join("documents")
             .join(format!("{sha}.orig")),
         b"%PDF-1.5 forged",
@@ -504,5 +504,112 @@ fn eval_reports_metrics_per_task_type() {
         stderr(&out).contains("line 1: not a RAGTruth record"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn record_signs_the_attribution_and_verify_checks_chunk_places() {
+    let env = Env::new();
+    let init = env.run(&["init", "--origin", "test.local/attr"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let pdf = contract_pdf(&env);
+    assert!(env.run(&["docs", "add", s(&pdf)]).status.success());
+    let chunks = env.run(&["docs", "chunks", "contract_2024.pdf", "--max-lines", "4"]);
+    let context = env.write("chunks.json", &chunks.stdout);
+    let prompt = env.write("prompt.txt", "When does the contract expire?");
+    let answer = env.write(
+        "answer.txt",
+        "The contract expires on 2025-12-31. It renews automatically.",
+    );
+    let rec = env.run(&[
+        "record",
+        "--prompt",
+        s(&prompt),
+        "--context",
+        s(&context),
+        "--response",
+        s(&answer),
+        "--model",
+        "gpt-4o",
+        "--json",
+    ]);
+    assert!(rec.status.success(), "{}", stderr(&rec));
+    let leaf: Value = serde_json::from_slice(&rec.stdout).unwrap();
+    let body = if leaf.get("body").is_some() {
+        &leaf["body"]
+    } else {
+        &leaf
+    };
+    let text = leaf.to_string();
+    assert!(text.contains("\"hallucination_detected\":true"), "{text}");
+    assert!(text.contains("cutufato-lexical"), "{text}");
+    let id = body["execution_id"]
+        .as_str()
+        .or_else(|| leaf["execution_id"].as_str())
+        .unwrap()
+        .to_string();
+
+    let verify = env.run(&["verify", &id]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+    assert!(
+        stdout(&verify).contains("3 of 3 context chunk(s) found in the stored documents"),
+        "{}",
+        stdout(&verify)
+    );
+
+    let show = env.run(&["show", &id]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    assert!(
+        stdout(&show).contains("← contract_2024.pdf p.2 l.3"),
+        "{}",
+        stdout(&show)
+    );
+    assert!(stdout(&show).contains("✗ unsupported"), "{}", stdout(&show));
+    let html = env.run(&["show", &id, "--html"]);
+    assert!(
+        stdout(&html).contains("<span class=\"s bad\""),
+        "{}",
+        stdout(&html)
+    );
+    assert!(stdout(&html).contains("contract_2024.pdf p.2 l.3"));
+
+    // A chunk citing the wrong line is recorded as the caller claims, and verify says so.
+    let sha = cutufato::documents::sha256_hex(&std::fs::read(&pdf).unwrap());
+    let wrong = serde_json::json!([
+        {"doc_id": "contract_2024.pdf", "doc_sha256": sha, "page": 2, "line": 4, "text": "The contract expires on 2025-12-31."}
+    ]);
+    let wrong = env.write("wrong.json", wrong.to_string());
+    let rec = env.run(&[
+        "record",
+        "--prompt",
+        s(&prompt),
+        "--context",
+        s(&wrong),
+        "--response",
+        s(&answer),
+        "--model",
+        "m",
+    ]);
+    assert!(rec.status.success(), "{}", stderr(&rec));
+    let id2 = stdout(&rec).trim().to_string();
+    let verify = env.run(&["verify", &id2]);
+    assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
+    assert!(
+        stdout(&verify).contains("contract_2024.pdf p.2 l.4 reads"),
+        "{}",
+        stdout(&verify)
+    );
+
+    // Unknown ids and documents are "not found".
+    assert_eq!(env.run(&["show", "exec-nope"]).status.code(), Some(3));
+    assert_eq!(
+        env.run(&["docs", "show", "nope.pdf"]).status.code(),
+        Some(3)
     );
 }
