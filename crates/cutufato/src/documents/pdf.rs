@@ -4,7 +4,8 @@
 //! text drawn on the same baseline (text-space y within [`BASELINE_TOLERANCE`]) by consecutive
 //! text-showing operators, in content-stream order; lines holding only white space are dropped
 //! and the rest are numbered from 1 on each page. Text placed on the same baseline after a
-//! horizontal move is joined with one space. Rotated text, text drawn through transformed
+//! horizontal move is joined with one space; white space runs collapse to one space and
+//! typographic ligatures are spelled out (`ﬁ` → `fi`). Rotated text, text drawn through transformed
 //! coordinate systems (`cm`) and Form XObjects are read in stream order without reordering;
 //! scanned pages have no text layer and yield no lines.
 
@@ -62,10 +63,27 @@ impl Lines {
             .collect::<Vec<_>>()
             .join(" ");
         if !line.is_empty() {
-            self.lines.push(line);
+            self.lines.push(unligature(&line));
         }
         self.current.clear();
     }
+}
+
+/// Typographic ligatures (`ﬁ`, `ﬂ`, …) spelled out, so `speciﬁcation` reads `specification`.
+fn unligature(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\u{FB00}' => out.push_str("ff"),
+            '\u{FB01}' => out.push_str("fi"),
+            '\u{FB02}' => out.push_str("fl"),
+            '\u{FB03}' => out.push_str("ffi"),
+            '\u{FB04}' => out.push_str("ffl"),
+            '\u{FB05}' | '\u{FB06}' => out.push_str("st"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn decode(encoding: Option<&Encoding>, operands: &[Object], out: &mut String) {
