@@ -45,7 +45,7 @@ pub const EVALUATOR_NAME: &str = "cutufato-lexical";
 pub const EVALUATOR_VERSION: &str = "1.0.0";
 /// Default threshold on a sentence's hallucination score (chosen on the RAGTruth calibration
 /// half; see `docs/cutufato-attr.md`).
-pub const DEFAULT_THRESHOLD: f64 = 0.7;
+pub const DEFAULT_THRESHOLD: f64 = 0.6;
 
 /// Largest response accepted, in bytes (1 MiB): a reply longer than a book chapter is almost
 /// certainly the wrong file, and the scoring is kept well below a second.
@@ -635,6 +635,19 @@ fn attribute_sentence(
 ) -> SentenceAttribution {
     let stext = &response[span.start..span.end];
     let body = body_start(stext);
+    if stext.ends_with(':') {
+        // A lead-in ("Here is a summary in 80 words:") introduces what follows and claims
+        // nothing about the sources; it is neither supported nor flagged.
+        return SentenceAttribution {
+            span: rindex.span(span),
+            text: stext.to_string(),
+            supported: true,
+            confidence: 1.0,
+            score: 0.0,
+            sources: Vec::new(),
+            flags: Vec::new(),
+        };
+    }
     let at = |s: usize, e: usize| {
         rindex.span(Span {
             start: span.start + s,

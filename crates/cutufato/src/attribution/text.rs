@@ -107,18 +107,152 @@ pub fn words(text: &str) -> Vec<Word<'_>> {
     out
 }
 
-/// Function words that carry no claim of their own.
+/// Function words, discourse markers (`however`, `overall`) and answer framing (`sure`): they
+/// connect or frame claims and claim nothing themselves.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
-    "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
-    "but", "by", "can", "could", "did", "do", "does", "done", "down", "during", "each", "few",
-    "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "his", "how",
-    "i", "if", "in", "into", "is", "it", "its", "just", "may", "me", "might", "more", "most",
-    "must", "my", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our",
-    "out", "over", "own", "same", "shall", "she", "should", "so", "some", "such", "than", "that",
-    "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to",
-    "too", "under", "until", "up", "us", "very", "was", "we", "were", "what", "when", "where",
-    "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "you", "your",
+    "a",
+    "about",
+    "above",
+    "additionally",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "although",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "besides",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "certainly",
+    "consequently",
+    "could",
+    "did",
+    "do",
+    "does",
+    "done",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "furthermore",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "hence",
+    "her",
+    "here",
+    "his",
+    "how",
+    "however",
+    "i",
+    "if",
+    "in",
+    "indeed",
+    "instead",
+    "into",
+    "is",
+    "it",
+    "its",
+    "just",
+    "may",
+    "me",
+    "meanwhile",
+    "might",
+    "more",
+    "moreover",
+    "most",
+    "must",
+    "my",
+    "nevertheless",
+    "no",
+    "nonetheless",
+    "nor",
+    "not",
+    "of",
+    "off",
+    "okay",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "otherwise",
+    "our",
+    "out",
+    "over",
+    "overall",
+    "own",
+    "same",
+    "shall",
+    "she",
+    "should",
+    "so",
+    "some",
+    "still",
+    "such",
+    "sure",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "therefore",
+    "these",
+    "they",
+    "this",
+    "those",
+    "though",
+    "through",
+    "thus",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "us",
+    "very",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "will",
+    "with",
+    "would",
+    "yes",
+    "yet",
+    "you",
+    "your",
 ];
 
 /// True for a function word (compared in lower case).
@@ -159,11 +293,28 @@ pub fn number_word(lower: &str) -> Option<f64> {
         .map(|(_, v)| *v)
 }
 
-/// The stem used to compare words: the lower-cased word cut to its first five characters. Crude
-/// on purpose: it folds most English inflections (`renewal`/`renews`/`renewed`) without a
-/// dictionary, and it is fully reproducible.
+/// The stem used to compare words: the lower-cased word without a final `s`, `es`, `ed`, `ing` or
+/// `ly` (when enough is left), cut to its first five characters. Crude on purpose: it folds most
+/// English inflections (`star`/`stars`, `renewal`/`renews`/`renewed`) without a dictionary, and
+/// it is fully reproducible.
 pub fn stem(word: &str) -> String {
-    word.chars().flat_map(char::to_lowercase).take(5).collect()
+    let lower: String = word.chars().flat_map(char::to_lowercase).collect();
+    let n = lower.chars().count();
+    let base = if n > 5 && lower.ends_with("ing") {
+        &lower[..lower.len() - 3]
+    } else if n > 4 && (lower.ends_with("ed") || lower.ends_with("es") || lower.ends_with("ly")) {
+        &lower[..lower.len() - 2]
+    } else if n > 3
+        && lower.ends_with('s')
+        && !lower.ends_with("ss")
+        && !lower.ends_with("us")
+        && !lower.ends_with("is")
+    {
+        &lower[..lower.len() - 1]
+    } else {
+        &lower
+    };
+    base.chars().take(5).collect()
 }
 
 /// A content word: not a function word, at least three characters, not starting with a digit.
