@@ -8,7 +8,8 @@
 //! - response level: a response is predicted hallucinated when any sentence is unsupported;
 //!   precision, recall and F1 against "has any label"; AUROC of the response score (the highest
 //!   sentence score) against the same;
-//! - span level: characters of unsupported sentences against labelled characters, micro-averaged
+//! - span level: characters of the unsupported spans (the offending clauses of unsupported
+//!   sentences) against labelled characters, micro-averaged
 //!   precision, recall and F1.
 
 use std::collections::BTreeMap;
@@ -222,8 +223,8 @@ pub fn evaluate(input: impl BufRead, cfg: &Config) -> Result<Report, EvalError> 
                 .for_each(|c| *c = true);
         }
         let mut pred_chars = vec![false; len];
-        for s in att.sentences.iter().filter(|s| !s.supported) {
-            pred_chars[s.span.start..s.span.end.min(len)]
+        for sp in att.sentences.iter().flat_map(|s| &s.unsupported_spans) {
+            pred_chars[sp.start.min(len)..sp.end.min(len)]
                 .iter_mut()
                 .for_each(|c| *c = true);
         }

@@ -215,6 +215,10 @@ pub struct SentenceAttribution {
     pub score: f64,
     pub sources: Vec<Source>,
     pub flags: Vec<Flag>,
+    /// For an unsupported sentence, the clauses (in characters of the response) that hold its
+    /// flagged items and unsupported words; empty for a supported sentence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported_spans: Vec<CharSpan>,
 }
 
 /// Result of [`attribute`].
@@ -646,6 +650,7 @@ fn attribute_sentence(
             score: 0.0,
             sources: Vec::new(),
             flags: Vec::new(),
+            unsupported_spans: Vec::new(),
         };
     }
     let at = |s: usize, e: usize| {
@@ -875,6 +880,37 @@ fn attribute_sentence(
             ),
         });
     }
+    // The clauses that carry the problem: those holding a flagged item or an unsupported word.
+    let mut unsupported_spans: Vec<CharSpan> = Vec::new();
+    if !supported {
+        let mut offending: Vec<usize> = missing.iter().map(|w| w.start).collect();
+        for f in flags.iter().filter(|f| f.kind != FlagKind::Unsupported) {
+            if let Some(&b) = rindex.starts.get(f.span.start) {
+                offending.push(b.saturating_sub(span.start));
+            }
+        }
+        let mut last_end: Option<usize> = None;
+        for (cs, ce) in clauses(stext) {
+            let (cs, ce) = (cs.max(body), ce.max(body));
+            let piece = &stext[cs..ce];
+            let lead = piece.len() - piece.trim_start().len();
+            let trail = piece.len() - piece.trim_end().len();
+            let (cs, ce) = (cs + lead, ce - trail);
+            if cs >= ce || !offending.iter().any(|&o| o >= cs && o < ce) {
+                continue;
+            }
+            let cspan = at(cs, ce);
+            match (unsupported_spans.last_mut(), last_end) {
+                // Adjacent clauses merge into one span.
+                (Some(prev), Some(e)) if stext[e..cs].trim().len() <= 1 => prev.end = cspan.end,
+                _ => unsupported_spans.push(cspan),
+            }
+            last_end = Some(ce);
+        }
+        if unsupported_spans.is_empty() {
+            unsupported_spans.push(at(body, stext.len()));
+        }
+    }
     SentenceAttribution {
         span: rindex.span(span),
         text: stext.to_string(),
@@ -883,6 +919,7 @@ fn attribute_sentence(
         score: round3(score),
         sources,
         flags,
+        unsupported_spans,
     }
 }
 
