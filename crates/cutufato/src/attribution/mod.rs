@@ -281,7 +281,15 @@ struct ContextIndex {
     numbers: HashSet<i64>,
     facts: Vec<RecordFact>,
     chunks: Vec<PreparedChunk>,
+    /// Chunk sentences (chunk, sentence) holding each content stem / number.
+    stem_postings: HashMap<String, Vec<(u32, u32)>>,
+    number_postings: HashMap<i64, Vec<(u32, u32)>>,
 }
+
+/// A stem held by more chunk sentences than this is too common to help find evidence and is not
+/// used for it (it still counts as supported). Keeps the source search near-linear on very large
+/// contexts.
+const MAX_POSTINGS: usize = 20_000;
 
 fn flatten_json(
     v: &serde_json::Value,
@@ -415,6 +423,8 @@ fn prepare(chunks: &[Chunk], prompt: Option<&str>) -> ContextIndex {
         numbers: HashSet::new(),
         facts: Vec::new(),
         chunks: Vec::with_capacity(chunks.len()),
+        stem_postings: HashMap::new(),
+        number_postings: HashMap::new(),
     };
     let add_words = |t: &str, idx: &mut ContextIndex| {
         for w in words(t) {
@@ -468,6 +478,17 @@ fn prepare(chunks: &[Chunk], prompt: Option<&str>) -> ContextIndex {
     }
     if let Some(p) = prompt {
         add_words(p, &mut idx);
+    }
+    for (ci, pc) in idx.chunks.iter().enumerate() {
+        for (si, (_, st, nu, _)) in pc.sentences.iter().enumerate() {
+            let key = (ci as u32, si as u32);
+            for s in st {
+                idx.stem_postings.entry(s.clone()).or_default().push(key);
+            }
+            for n in nu {
+                idx.number_postings.entry(*n).or_default().push(key);
+            }
+        }
     }
     idx
 }
@@ -784,20 +805,30 @@ fn attribute_sentence(
         .map(|n| number_key(n.value))
         .collect();
     let total = (sstems.len() + snums.len()).max(1) as f64;
-    let mut candidates: Vec<(usize, usize, usize)> = Vec::new(); // (overlap, chunk, sentence)
-    for (ci, pc) in idx.chunks.iter().enumerate() {
-        let mut best: Option<(usize, usize)> = None;
-        for (si, (_, st, nu, _)) in pc.sentences.iter().enumerate() {
-            let overlap = sstems.iter().filter(|s| st.contains(*s)).count()
-                + snums.iter().filter(|n| nu.contains(*n)).count();
-            if overlap > 0 && best.is_none_or(|(o, _)| overlap > o) {
-                best = Some((overlap, si));
-            }
-        }
-        if let Some((o, si)) = best {
-            candidates.push((o, ci, si));
+    let mut counts: HashMap<(u32, u32), usize> = HashMap::new();
+    let postings = sstems
+        .iter()
+        .filter_map(|st| idx.stem_postings.get(st))
+        .chain(snums.iter().filter_map(|n| idx.number_postings.get(n)))
+        .filter(|p| p.len() <= MAX_POSTINGS);
+    for p in postings {
+        for &key in p {
+            *counts.entry(key).or_default() += 1;
         }
     }
+    // Per chunk, its best sentence (most overlap, then the earliest).
+    let mut best: HashMap<u32, (usize, u32)> = HashMap::new();
+    for (&(ci, si), &o) in &counts {
+        let e = best.entry(ci).or_insert((o, si));
+        if o > e.0 || (o == e.0 && si < e.1) {
+            *e = (o, si);
+        }
+    }
+    // (overlap, chunk, sentence)
+    let mut candidates: Vec<(usize, usize, usize)> = best
+        .into_iter()
+        .map(|(ci, (o, si))| (o, ci as usize, si as usize))
+        .collect();
     candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut sources = Vec::new();
     for &(overlap, ci, si) in candidates.iter().take(MAX_SOURCES) {
