@@ -486,6 +486,13 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
         } else {
             print_findings(&r.findings);
         }
+        let misplaced = crate::cli_attr::verify_all_chunk_places(dir, &a, !args.json)?;
+        if misplaced > 0 && r.findings.is_empty() {
+            return Err(VerifyFailed(format!(
+                "{misplaced} context chunk(s) are not in the stored documents at their cited page and line"
+            ))
+            .into());
+        }
         return if r.findings.is_empty() {
             Ok(EXIT_OK)
         } else {

@@ -606,6 +606,21 @@ fn record_signs_the_attribution_and_verify_checks_chunk_places() {
         stdout(&verify)
     );
 
+    let all = env.run(&["verify", "--all"]);
+    assert_eq!(all.status.code(), Some(1), "{}", stdout(&all));
+    assert!(
+        stdout(&all).contains(&format!(
+            "❌ {id2} context [0]: contract_2024.pdf p.2 l.4 reads"
+        )),
+        "{}",
+        stdout(&all)
+    );
+    assert!(
+        stdout(&all).contains("3 of 4 context chunk(s) found"),
+        "{}",
+        stdout(&all)
+    );
+
     // Unknown ids and documents are "not found".
     assert_eq!(env.run(&["show", "exec-nope"]).status.code(), Some(3));
     assert_eq!(
