@@ -284,6 +284,68 @@ struct ContextIndex {
     /// Chunk sentences (chunk, sentence) holding each content stem / number.
     stem_postings: HashMap<String, Vec<(u32, u32)>>,
     number_postings: HashMap<i64, Vec<(u32, u32)>>,
+    /// Initials of runs of capitalised words (`Children's Health Insurance Program` → `chip`).
+    acronyms: HashSet<String>,
+    /// The context's words in lower case, sorted, for abbreviation look-ups.
+    sorted_lower: Vec<String>,
+}
+
+impl ContextIndex {
+    /// True when `word` abbreviates something of the context: an all-capitals acronym of a run of
+    /// capitalised words, or a capitalised 3–4 letter prefix of a context word (`Sat`, `Apr`,
+    /// `Corp`).
+    fn is_abbreviation(&self, word: &str) -> bool {
+        let n = word.chars().count();
+        if n < 2 || !word.starts_with(char::is_uppercase) {
+            return false;
+        }
+        let lower = word.to_lowercase();
+        if word.chars().all(|c| c.is_uppercase() || c.is_ascii_digit())
+            && self.acronyms.contains(&lower)
+        {
+            return true;
+        }
+        if (3..=4).contains(&n) {
+            let i = self
+                .sorted_lower
+                .partition_point(|w| w.as_str() <= lower.as_str());
+            return self
+                .sorted_lower
+                .get(i)
+                .is_some_and(|w| w.starts_with(&lower));
+        }
+        false
+    }
+}
+
+/// Adds the initials of every 2–6 word window of each run of capitalised words in `text`
+/// (function words inside a run are skipped).
+fn collect_acronyms(text: &str, out: &mut HashSet<String>) {
+    let mut run: Vec<char> = Vec::new();
+    let flush = |run: &mut Vec<char>, out: &mut HashSet<String>| {
+        for len in 2..=6.min(run.len()) {
+            for start in 0..=run.len() - len {
+                out.insert(
+                    run[start..start + len]
+                        .iter()
+                        .flat_map(|c| c.to_lowercase())
+                        .collect(),
+                );
+            }
+        }
+        run.clear();
+    };
+    for w in words(text) {
+        let first = w.text.chars().next().unwrap_or(' ');
+        // Function words and a possessive `s` do not break a run.
+        let joins = text::is_stopword(w.text) || w.text == "s";
+        if first.is_uppercase() {
+            run.push(first);
+        } else if run.is_empty() || !joins {
+            flush(&mut run, out);
+        }
+    }
+    flush(&mut run, out);
 }
 
 /// A stem held by more chunk sentences than this is too common to help find evidence and is not
@@ -425,6 +487,8 @@ fn prepare(chunks: &[Chunk], prompt: Option<&str>) -> ContextIndex {
         chunks: Vec::with_capacity(chunks.len()),
         stem_postings: HashMap::new(),
         number_postings: HashMap::new(),
+        acronyms: HashSet::new(),
+        sorted_lower: Vec::new(),
     };
     let add_words = |t: &str, idx: &mut ContextIndex| {
         for w in words(t) {
@@ -479,6 +543,13 @@ fn prepare(chunks: &[Chunk], prompt: Option<&str>) -> ContextIndex {
     if let Some(p) = prompt {
         add_words(p, &mut idx);
     }
+    let mut acronyms = HashSet::new();
+    for pc in &idx.chunks {
+        collect_acronyms(&pc.text, &mut acronyms);
+    }
+    idx.acronyms = acronyms;
+    idx.sorted_lower = idx.lower.iter().cloned().collect();
+    idx.sorted_lower.sort_unstable();
     for (ci, pc) in idx.chunks.iter().enumerate() {
         for (si, (_, st, nu, _)) in pc.sentences.iter().enumerate() {
             let key = (ci as u32, si as u32);
@@ -695,7 +766,7 @@ fn attribute_sentence(
         .collect();
     let missing: Vec<_> = content
         .iter()
-        .filter(|w| !idx.stems.contains(&stem(w.text)))
+        .filter(|w| !idx.stems.contains(&stem(w.text)) && !idx.is_abbreviation(w.text))
         .collect();
     let ratio = if content.is_empty() {
         0.0
@@ -742,6 +813,7 @@ fn attribute_sentence(
                 || NOT_NAMES.contains(&lower.as_str())))
             || idx.lower.contains(&lower)
             || idx.stems.contains(&stem(w.text))
+            || idx.is_abbreviation(w.text)
         {
             continue;
         }
@@ -1104,6 +1176,24 @@ mod tests {
             "{:?}",
             b.sentences[0].flags
         );
+    }
+
+    #[test]
+    fn acronyms_and_short_forms_of_the_context_are_not_names() {
+        let a = run(
+            &["The Children's Health Insurance Program pays on Saturday in April."],
+            "The CHIP pays on Sat in Apr.",
+        );
+        assert!(
+            a.sentences[0].flags.is_empty(),
+            "{:?}",
+            a.sentences[0].flags
+        );
+        let b = run(
+            &["The Children's Health Insurance Program pays."],
+            "The NHS pays.",
+        );
+        assert_eq!(b.sentences[0].flags[0].kind, FlagKind::Name);
     }
 
     #[test]
