@@ -95,7 +95,9 @@ pub enum Command {
     Export(crate::export::ExportArgs),
     /// Check an export directory against its signed manifest.
     VerifyExport {
-        dir: PathBuf,
+        /// The export directory (holding manifest.note).
+        #[arg(value_name = "DIR")]
+        export_dir: PathBuf,
         /// Verifier key or file of keys (default: the log's trusted.keys).
         #[arg(long = "key")]
         keys: Vec<String>,
@@ -326,10 +328,9 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Export(args) => crate::export::cmd_export(&dir, args),
-        Command::VerifyExport {
-            dir: export_dir,
-            keys,
-        } => crate::export::cmd_verify_export(&dir, &export_dir, &keys),
+        Command::VerifyExport { export_dir, keys } => {
+            crate::export::cmd_verify_export(&dir, &export_dir, &keys)
+        }
     }
 }
 
