@@ -13,6 +13,7 @@ pub mod cli;
 pub mod export;
 pub mod merkle;
 pub mod note;
+pub mod par;
 pub mod record;
 pub mod store;
 pub mod verify;
