@@ -407,8 +407,15 @@ impl Auditor {
             msg: "missing: this copy of the log can be verified but not written".into(),
         })?;
         let key_id = format!("{:08x}", signer.id());
+        let start = self.frontier.size();
+        let (bodies, contents): (Vec<Body>, Vec<_>) = items.into_iter().unzip();
+        // Sign in parallel: each leaf depends only on its body and its index.
+        let origin = self.origin.as_str();
+        let leaves = crate::par::par_map(&bodies, |i, body| {
+            sign_leaf(signer, origin, start + i as u64, body, &key_id)
+        });
         let tx = self.conn.transaction()?;
-        let mut ids = Vec::with_capacity(items.len());
+        let mut ids = Vec::with_capacity(bodies.len());
         {
             let mut ins_entry =
                 tx.prepare_cached("INSERT INTO entries(idx, execution_id, kind, ts, leaf) VALUES (?1, ?2, ?3, ?4, ?5)")?;
@@ -417,36 +424,19 @@ impl Auditor {
             let mut ins_node = tx.prepare_cached(
                 "INSERT OR REPLACE INTO nodes(level, idx, hash) VALUES (?1, ?2, ?3)",
             )?;
-            for (body, content) in items {
+            for ((body, content), leaf) in bodies.iter().zip(contents).zip(leaves) {
+                let leaf = leaf?;
                 let index = self.frontier.size();
-                let mut entry = Entry {
-                    v: SCHEMA_VERSION,
-                    origin: self.origin.clone(),
-                    log_index: index,
-                    body,
-                    key_id: key_id.clone(),
-                    signature: String::new(),
-                };
-                let mut value = serde_json::to_value(&entry).map_err(RecordError::from)?;
-                if let Some(obj) = value.as_object_mut() {
-                    obj.remove("signature");
-                }
-                let sig = signer.sign_raw(&canonical(&value)?);
-                entry.signature = B64.encode(sig);
-                if let Some(obj) = value.as_object_mut() {
-                    obj.insert("signature".into(), Value::String(entry.signature.clone()));
-                }
-                let leaf = canonical(&value)?;
                 ins_entry.execute(params![
                     index as i64,
-                    entry.body.execution_id(),
-                    entry.body.kind(),
-                    entry.body.timestamp(),
+                    body.execution_id(),
+                    body.kind(),
+                    body.timestamp(),
                     leaf
                 ])?;
                 if let Some((subject, c)) = content {
-                    let body = serde_json::to_vec(&c).map_err(RecordError::from)?;
-                    ins_content.execute(params![index as i64, subject, body])?;
+                    let c = serde_json::to_vec(&c).map_err(RecordError::from)?;
+                    ins_content.execute(params![index as i64, subject, c])?;
                 }
                 let mut err = None;
                 self.frontier.push(leaf_hash(&leaf), |level, idx, h| {
@@ -459,7 +449,7 @@ impl Auditor {
                 if let Some(e) = err {
                     return Err(e.into());
                 }
-                ids.push(entry.body.execution_id().to_owned());
+                ids.push(body.execution_id().to_owned());
             }
         }
         let cp = Checkpoint {
@@ -624,6 +614,29 @@ impl Auditor {
         self.write_checkpoint()?;
         Ok(v)
     }
+}
+
+/// The canonical, signed leaf of `body` at `index`.
+fn sign_leaf(
+    signer: &Signer,
+    origin: &str,
+    index: u64,
+    body: &Body,
+    key_id: &str,
+) -> Result<Vec<u8>, LogError> {
+    let mut value = serde_json::to_value(body).map_err(RecordError::from)?;
+    let obj = value
+        .as_object_mut()
+        .ok_or(RecordError::MissingField("object"))?;
+    obj.insert("v".into(), Value::from(SCHEMA_VERSION));
+    obj.insert("origin".into(), Value::from(origin));
+    obj.insert("log_index".into(), Value::from(index));
+    obj.insert("key_id".into(), Value::from(key_id));
+    let sig = signer.sign_raw(&canonical(&value)?);
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("signature".into(), Value::String(B64.encode(sig)));
+    }
+    Ok(canonical(&value)?)
 }
 
 fn load_signer(path: &Path, origin: &str) -> Result<Signer, LogError> {

@@ -105,7 +105,9 @@ pub enum Command {
     Eval(crate::cli_attr::EvalArgs),
     /// Check an export directory against its signed manifest.
     VerifyExport {
-        dir: PathBuf,
+        /// The export directory (holding manifest.note).
+        #[arg(value_name = "DIR")]
+        export_dir: PathBuf,
         /// Verifier key or file of keys (default: the log's trusted.keys).
         #[arg(long = "key")]
         keys: Vec<String>,
@@ -346,10 +348,9 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Attribute(args) => crate::cli_attr::exit(crate::cli_attr::attribute(args)),
         Command::Eval(args) => crate::cli_attr::exit(crate::cli_attr::eval(args)),
         Command::Show(args) => crate::cli_attr::show(&dir, args),
-        Command::VerifyExport {
-            dir: export_dir,
-            keys,
-        } => crate::export::cmd_verify_export(&dir, &export_dir, &keys),
+        Command::VerifyExport { export_dir, keys } => {
+            crate::export::cmd_verify_export(&dir, &export_dir, &keys)
+        }
     }
 }
 

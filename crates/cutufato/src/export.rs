@@ -454,7 +454,7 @@ pub fn cmd_export(dir: &Path, args: ExportArgs) -> Result<u8> {
         };
         return Err(LogError::NotFound(format!(
             "no {} records between {} and {} ({span}); nothing exported",
-            format!("{:?}", args.profile).to_lowercase(),
+            profile_slug(args.profile),
             args.from,
             args.to
         ))
@@ -592,6 +592,14 @@ pub fn cmd_export(dir: &Path, args: ExportArgs) -> Result<u8> {
     );
     println!("{}", args.out.join(MANIFEST_FILE).display());
     Ok(EXIT_OK)
+}
+
+fn profile_slug(p: Profile) -> &'static str {
+    match p {
+        Profile::Soc2 => "soc2",
+        Profile::Gdpr => "gdpr",
+        Profile::AiAct => "ai-act",
+    }
 }
 
 fn profile_name(p: Profile) -> &'static str {

@@ -17,6 +17,7 @@ pub mod eval;
 pub mod export;
 pub mod merkle;
 pub mod note;
+pub mod par;
 pub mod record;
 pub mod store;
 pub mod verify;

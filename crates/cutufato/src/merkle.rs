@@ -65,6 +65,31 @@ impl HashReader for Vec<Vec<Hash>> {
     }
 }
 
+impl HashReader for std::collections::HashMap<(u8, u64), Hash> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, MerkleError> {
+        self.get(&(level, index))
+            .copied()
+            .ok_or(MerkleError::MissingNode { level, index })
+    }
+}
+
+/// A reader that only notes which nodes were asked for, so storage can fetch them in one query.
+#[derive(Debug, Default)]
+pub struct Recorder(std::cell::RefCell<Vec<(u8, u64)>>);
+
+impl Recorder {
+    pub fn take(self) -> Vec<(u8, u64)> {
+        self.0.into_inner()
+    }
+}
+
+impl HashReader for Recorder {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, MerkleError> {
+        self.0.borrow_mut().push((level, index));
+        Ok([0; 32])
+    }
+}
+
 /// Largest power of two strictly smaller than `n` (n ≥ 2).
 fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::merkle::{Hash, HashReader, MerkleError};
+use std::collections::HashMap;
+
+use crate::merkle::{self, Hash, HashReader, MerkleError, Recorder};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -84,4 +86,64 @@ impl HashReader for NodeReader<'_> {
         h.and_then(|v| v.try_into().ok())
             .ok_or(MerkleError::MissingNode { level, index })
     }
+}
+
+/// Fetches the given nodes in one query.
+pub fn fetch_nodes(
+    conn: &Connection,
+    want: &[(u8, u64)],
+) -> Result<HashMap<(u8, u64), Hash>, MerkleError> {
+    let mut out = HashMap::with_capacity(want.len());
+    if want.is_empty() {
+        return Ok(out);
+    }
+    let storage = |e: rusqlite::Error| MerkleError::Storage(e.to_string());
+    let values = vec!["(?,?)"; want.len()].join(",");
+    let sql = format!(
+        "WITH want(l, i) AS (VALUES {values}) SELECT n.level, n.idx, n.hash FROM want JOIN nodes n ON n.level = want.l AND n.idx = want.i"
+    );
+    let mut st = conn.prepare_cached(&sql).map_err(storage)?;
+    let params: Vec<i64> = want
+        .iter()
+        .flat_map(|&(l, i)| [i64::from(l), i as i64])
+        .collect();
+    let mut rows = st
+        .query(rusqlite::params_from_iter(params))
+        .map_err(storage)?;
+    while let Some(r) = rows.next().map_err(storage)? {
+        let (l, i, h): (u8, i64, Vec<u8>) = (
+            r.get(0).map_err(storage)?,
+            r.get(1).map_err(storage)?,
+            r.get(2).map_err(storage)?,
+        );
+        if let Ok(h) = h.try_into() {
+            out.insert((l, i as u64), h);
+        }
+    }
+    Ok(out)
+}
+
+/// Inclusion proof from the database with one query for all the nodes it needs.
+pub fn inclusion_proof(conn: &Connection, index: u64, size: u64) -> Result<Vec<Hash>, MerkleError> {
+    let rec = Recorder::default();
+    merkle::inclusion_proof(&rec, index, size)?;
+    merkle::inclusion_proof(&fetch_nodes(conn, &rec.take())?, index, size)
+}
+
+/// Consistency proof from the database with one query for all the nodes it needs.
+pub fn consistency_proof(
+    conn: &Connection,
+    size1: u64,
+    size2: u64,
+) -> Result<Vec<Hash>, MerkleError> {
+    let rec = Recorder::default();
+    merkle::consistency_proof(&rec, size1, size2)?;
+    merkle::consistency_proof(&fetch_nodes(conn, &rec.take())?, size1, size2)
+}
+
+/// Root of the first `size` leaves, from stored nodes.
+pub fn root(conn: &Connection, size: u64) -> Result<Hash, MerkleError> {
+    let rec = Recorder::default();
+    merkle::root(&rec, size)?;
+    merkle::root(&fetch_nodes(conn, &rec.take())?, size)
 }

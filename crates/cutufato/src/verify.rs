@@ -220,6 +220,68 @@ mod hex_root {
     }
 }
 
+const CHUNK: usize = 8192;
+
+/// A row of `verify --all`.
+struct RowIn {
+    idx: u64,
+    leaf: Vec<u8>,
+    node: Option<Vec<u8>>,
+    body: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+}
+
+/// What the per-row checks found.
+struct RowOut {
+    leaf_hash: Hash,
+    findings: Vec<Finding>,
+    decision: bool,
+    erased: bool,
+}
+
+fn check_row(r: &RowIn, trusted: &[Verifier], origin: &str) -> RowOut {
+    let leaf_hash = leaf_hash(&r.leaf);
+    let mut out = RowOut {
+        leaf_hash,
+        findings: Vec::new(),
+        decision: false,
+        erased: false,
+    };
+    match check_leaf(r.idx, &r.leaf, trusted, origin) {
+        Err(f) => out.findings.push(f),
+        Ok(entry) => {
+            out.decision = matches!(entry.body, Body::Decision(_));
+            let content: Option<Content> = r
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok());
+            if r.body.is_some() && content.is_none() {
+                out.findings.push(finding(
+                    Some(r.idx),
+                    Some(entry.body.execution_id()),
+                    "content-malformed",
+                    "stored content is not valid JSON",
+                ));
+            } else {
+                match check_content(r.idx, &entry, content.as_ref(), r.key.as_deref()) {
+                    Ok(ContentStatus::Erased) => out.erased = true,
+                    Ok(_) => {}
+                    Err(f) => out.findings.push(f),
+                }
+            }
+        }
+    }
+    if r.node.as_deref() != Some(&leaf_hash[..]) {
+        out.findings.push(finding(
+            Some(r.idx),
+            None,
+            "node-mismatch",
+            "stored leaf hash (nodes table) differs from the leaf",
+        ));
+    }
+    out
+}
+
 /// Where checkpoints held outside the database come from.
 #[derive(Debug, Clone)]
 pub struct Outside {
@@ -281,9 +343,16 @@ impl Auditor {
                 Ok((cp, _)) => {
                     checkpoint_size = cp.size;
                     let reader = NodeReader(self.connection());
-                    let ok = merkle::inclusion_proof(&reader, index, cp.size).and_then(|p| {
-                        merkle::verify_inclusion(index, cp.size, &leaf_hash(&leaf), &p, &cp.root)
-                    });
+                    let ok =
+                        store::inclusion_proof(self.connection(), index, cp.size).and_then(|p| {
+                            merkle::verify_inclusion(
+                                index,
+                                cp.size,
+                                &leaf_hash(&leaf),
+                                &p,
+                                &cp.root,
+                            )
+                        });
                     if let Err(e) = ok {
                         findings.push(finding(
                             Some(index),
@@ -475,63 +544,47 @@ impl Auditor {
             };
         check_cps(&frontier, &mut next_cp, &mut findings, &mut roots_at);
         let mut expect = 0u64;
-        while let Some(row) = rows.next()? {
-            let idx = row.get::<_, i64>(0)? as u64;
-            let leaf: Vec<u8> = row.get(1)?;
-            let node: Option<Vec<u8>> = row.get(2)?;
-            let body: Option<Vec<u8>> = row.get(3)?;
-            let key: Option<Vec<u8>> = row.get(4)?;
-            while expect < idx {
-                findings.push(finding(
-                    Some(expect),
-                    None,
-                    "entry-missing",
-                    "entry is missing from the database (row deleted)",
-                ));
-                // Keep the tree aligned so later checkpoints are still compared position by position.
-                frontier.push([0u8; 32], |_, _, _| {});
-                expect += 1;
-                check_cps(&frontier, &mut next_cp, &mut findings, &mut roots_at);
+        let mut chunk: Vec<RowIn> = Vec::with_capacity(CHUNK);
+        loop {
+            chunk.clear();
+            while chunk.len() < CHUNK {
+                let Some(row) = rows.next()? else { break };
+                chunk.push(RowIn {
+                    idx: row.get::<_, i64>(0)? as u64,
+                    leaf: row.get(1)?,
+                    node: row.get(2)?,
+                    body: row.get(3)?,
+                    key: row.get(4)?,
+                });
             }
-            expect = idx + 1;
-            let lh = leaf_hash(&leaf);
-            match check_leaf(idx, &leaf, trusted, &origin) {
-                Err(f) => findings.push(f),
-                Ok(entry) => {
-                    if let Body::Decision(_) = entry.body {
-                        report.decisions += 1;
-                    }
-                    let content: Option<Content> =
-                        body.as_deref().and_then(|b| serde_json::from_slice(b).ok());
-                    if body.is_some() && content.is_none() {
-                        findings.push(finding(
-                            Some(idx),
-                            Some(entry.body.execution_id()),
-                            "content-malformed",
-                            "stored content is not valid JSON",
-                        ));
-                    } else {
-                        match check_content(idx, &entry, content.as_ref(), key.as_deref()) {
-                            Ok(ContentStatus::Erased) => report.erased += 1,
-                            Ok(_) => {}
-                            Err(f) => findings.push(f),
-                        }
-                    }
+            if chunk.is_empty() {
+                break;
+            }
+            // Signatures and content hashes in parallel; the tree in order.
+            let outs = crate::par::par_map(&chunk, |_, r| check_row(r, trusted, &origin));
+            for (r, o) in chunk.iter().zip(outs) {
+                while expect < r.idx {
+                    findings.push(finding(
+                        Some(expect),
+                        None,
+                        "entry-missing",
+                        "entry is missing from the database (row deleted)",
+                    ));
+                    // Keep the tree aligned so later checkpoints are still compared position by position.
+                    frontier.push([0u8; 32], |_, _, _| {});
+                    expect += 1;
+                    check_cps(&frontier, &mut next_cp, &mut findings, &mut roots_at);
                 }
-            }
-            if node.as_deref() != Some(&lh[..]) {
-                findings.push(finding(
-                    Some(idx),
-                    None,
-                    "node-mismatch",
-                    "stored leaf hash (nodes table) differs from the leaf",
-                ));
-            }
-            frontier.push(lh, |_, _, _| {});
-            report.entries += 1;
-            check_cps(&frontier, &mut next_cp, &mut findings, &mut roots_at);
-            if report.entries % 65_536 == 0 {
-                progress(report.entries, total);
+                expect = r.idx + 1;
+                findings.extend(o.findings);
+                report.decisions += u64::from(o.decision);
+                report.erased += u64::from(o.erased);
+                frontier.push(o.leaf_hash, |_, _, _| {});
+                report.entries += 1;
+                check_cps(&frontier, &mut next_cp, &mut findings, &mut roots_at);
+                if report.entries % 65_536 == 0 {
+                    progress(report.entries, total);
+                }
             }
         }
         progress(report.entries, total);
@@ -586,7 +639,7 @@ impl Auditor {
         let stored = self.get(execution_id)?;
         let (size, note) = store::latest_checkpoint(self.connection())?
             .ok_or_else(|| LogError::NotFound("the log has no checkpoint".into()))?;
-        let proof = merkle::inclusion_proof(&NodeReader(self.connection()), stored.index, size)?;
+        let proof = store::inclusion_proof(self.connection(), stored.index, size)?;
         Ok(format_bundle(
             stored.index,
             &proof,
@@ -635,7 +688,7 @@ fn check_outside(
             ),
         ));
     }
-    let ok = merkle::consistency_proof(reader, cp.size, latest.size)
+    let ok = store::consistency_proof(reader.0, cp.size, latest.size)
         .and_then(|p| merkle::verify_consistency(cp.size, latest.size, &p, &cp.root, &latest.root));
     ok.err().map(|e| {
         finding(None, None, "outside-checkpoint-mismatch", format!(

@@ -60,6 +60,11 @@ impl Log {
 
     /// Records a decision through the CLI and returns its execution id.
     pub fn record(&self, n: usize, actor: &str) -> String {
+        self.record_as(n, actor, None)
+    }
+
+    /// Records a decision with an explicit data subject.
+    pub fn record_as(&self, n: usize, actor: &str, subject: Option<&str>) -> String {
         let prompt = self.write(
             &format!("p{n}.txt"),
             &format!("Question {n}: what is the notice period?"),
@@ -69,7 +74,7 @@ impl Log {
             &format!("c{n}.json"),
             &format!(r#"[{{"doc_id":"contract.pdf","page":7,"line":{n},"text":"Notice period: thirty (30) days ({n}).","score":0.8}}]"#),
         );
-        let r = self.run(&[
+        let mut args = vec![
             "record",
             "--prompt",
             p(&prompt),
@@ -83,7 +88,11 @@ impl Log {
             actor,
             "--purpose",
             "contract review",
-        ]);
+        ];
+        if let Some(s) = subject {
+            args.extend(["--subject", s]);
+        }
+        let r = self.run(&args);
         assert_eq!(r.code, 0, "record failed: {}", r.stderr);
         r.stdout.trim().to_owned()
     }
