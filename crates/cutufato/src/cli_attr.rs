@@ -138,12 +138,21 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
 /// Reads a chunks file: a JSON array whose items are strings or chunk objects.
 pub fn read_chunks(path: &Path) -> Result<Vec<Chunk>> {
     let text = read_text(path, "context")?;
-    let items: Vec<serde_json::Value> = serde_json::from_str(&text).with_context(|| {
+    let bad = || {
         format!(
-            "{}: not a JSON array of chunks (strings or {{\"text\": …}} objects)",
+            "{}: not a JSON array of chunks (strings or {{\"text\": …}} objects, or {{\"chunks\": [...]}})",
             path.display()
         )
-    })?;
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(bad)?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Object(mut o) => match o.remove("chunks") {
+            Some(serde_json::Value::Array(items)) => items,
+            _ => bail!(bad()),
+        },
+        _ => bail!(bad()),
+    };
     items
         .into_iter()
         .enumerate()
