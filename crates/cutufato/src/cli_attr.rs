@@ -332,20 +332,17 @@ pub fn render_text(att: &Attribution, chunks: &[Chunk]) -> String {
             s.text.clone()
         };
         let quoted = format!("\"{shown}\"");
+        let closest = s.sources.first().map(|src| {
+            let c = chunks.get(src.chunk).cloned().unwrap_or_default();
+            let mut c2 = c.clone();
+            c2.line = src.line.or(c.line);
+            if c2.doc_id.is_none() && c2.doc_sha256.is_none() {
+                c2.doc_id = Some(format!("chunk {}", src.chunk));
+            }
+            cite(&c2)
+        });
         if s.supported {
-            let src = s
-                .sources
-                .first()
-                .map(|src| {
-                    let c = chunks.get(src.chunk).cloned().unwrap_or_default();
-                    let mut c2 = c.clone();
-                    c2.line = src.line.or(c.line);
-                    if c2.doc_id.is_none() && c2.doc_sha256.is_none() {
-                        c2.doc_id = Some(format!("chunk {}", src.chunk));
-                    }
-                    cite(&c2)
-                })
-                .unwrap_or_else(|| "(no content words)".into());
+            let src = closest.unwrap_or_else(|| "(no content words)".into());
             out.push_str(&format!(
                 "  {quoted:<width$}← {src} ({:.2})\n",
                 s.confidence,
@@ -361,8 +358,11 @@ pub fn render_text(att: &Attribution, chunks: &[Chunk]) -> String {
             }
         } else {
             let reasons: Vec<&str> = s.flags.iter().map(|f| f.reason.as_str()).collect();
+            let near = closest
+                .map(|c| format!(" (closest: {c})"))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "  {quoted:<width$}✗ unsupported: {}\n",
+                "  {quoted:<width$}✗ unsupported: {}{near}\n",
                 reasons.join("; "),
                 width = width + 1
             ));

@@ -8,8 +8,10 @@
 //!
 //! How a sentence is scored (the *hallucination score*, higher is worse):
 //!
-//! - **unsupported words**: the share of its content words (not function words, three letters or
-//!   more) whose stem (first five letters, lower case) appears in no chunk and not in the prompt;
+//! - **unsupported words**: `missing / (content + 1)`, where `content` counts its content words
+//!   (not function words, three letters or more) and `missing` those whose stem appears in no
+//!   chunk and not in the prompt (the `+ 1` keeps a one-word sentence from counting as fully
+//!   unsupported on one word's evidence);
 //! - **+1.0 per number or date part** (digits, number words, clock times read in 24 hours) that
 //!   appears in no chunk;
 //! - **+1.0 per month name** that appears in no chunk;
@@ -45,7 +47,7 @@ pub const EVALUATOR_NAME: &str = "cutufato-lexical";
 pub const EVALUATOR_VERSION: &str = "1.0.0";
 /// Default threshold on a sentence's hallucination score (chosen on the RAGTruth calibration
 /// half; see `docs/cutufato-attr.md`).
-pub const DEFAULT_THRESHOLD: f64 = 0.6;
+pub const DEFAULT_THRESHOLD: f64 = 0.5;
 
 /// Largest response accepted, in bytes (1 MiB): a reply longer than a book chapter is almost
 /// certainly the wrong file, and the scoring is kept well below a second.
@@ -771,7 +773,7 @@ fn attribute_sentence(
     let ratio = if content.is_empty() {
         0.0
     } else {
-        missing.len() as f64 / content.len() as f64
+        missing.len() as f64 / (content.len() + 1) as f64
     };
     score += ratio;
 

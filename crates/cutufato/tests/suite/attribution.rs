@@ -341,7 +341,7 @@ fn verdict_records_its_evaluator_and_is_reproducible() {
     );
     assert_eq!(a, b);
     assert_eq!(a["evaluator"]["name"], "cutufato-lexical");
-    assert_eq!(a["evaluator"]["threshold"], 0.6);
+    assert_eq!(a["evaluator"]["threshold"], 0.5);
     assert!(a["evaluator"]["version"].as_str().is_some());
     // Character spans point into the response.
     assert_eq!(
