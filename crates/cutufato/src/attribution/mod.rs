@@ -16,8 +16,9 @@
 //!   appears in no chunk;
 //! - **+1.0 per month name** that appears in no chunk;
 //! - **+0.5 per name** (a capitalised word inside the sentence) that appears in no chunk;
-//! - **+1.0 for a negation mismatch**: a clause and a clause of its best evidence share nearly all
-//!   their content words, and one is negated while the other is not;
+//! - **+1.0 for a negation mismatch**: a clause and a clause of its best evidence of which one
+//!   holds nearly all (80 %) the other's content words and at least half of its own, and one is
+//!   negated while the other is not;
 //! - **+1.0 per contradiction with a structured record** (a JSON chunk): a clause asserts an
 //!   attribute the record sets to `false`, denies one it sets to `true`, or mentions one it
 //!   leaves `null`.
@@ -950,8 +951,9 @@ fn attribute_sentence(
             let Some((overlap, elen, eneg)) = best else {
                 continue;
             };
-            let close =
-                overlap as f64 >= 0.8 * cstems.len() as f64 && overlap as f64 >= 0.5 * elen as f64;
+            // One clause (nearly) contains the other: same statement, possibly with extra detail.
+            let (o, c, e) = (overlap as f64, cstems.len() as f64, elen as f64);
+            let close = overlap >= 2 && ((o >= 0.8 * c && o >= 0.5 * e) || (o >= 0.8 * e && o >= 0.5 * c));
             if close && cneg != eneg {
                 score += WEIGHT_NEGATION;
                 let reason = if cneg {
