@@ -953,7 +953,8 @@ fn attribute_sentence(
             };
             // One clause (nearly) contains the other: same statement, possibly with extra detail.
             let (o, c, e) = (overlap as f64, cstems.len() as f64, elen as f64);
-            let close = overlap >= 2 && ((o >= 0.8 * c && o >= 0.5 * e) || (o >= 0.8 * e && o >= 0.5 * c));
+            let close =
+                overlap >= 2 && ((o >= 0.8 * c && o >= 0.5 * e) || (o >= 0.8 * e && o >= 0.5 * c));
             if close && cneg != eneg {
                 score += WEIGHT_NEGATION;
                 let reason = if cneg {
