@@ -779,14 +779,17 @@ fn attribute_sentence(
     score += ratio;
 
     // Numbers and date parts.
-    let lower_sentence = stext.to_lowercase();
+    let has_month = ws.iter().any(|w| {
+        w.text.starts_with(char::is_uppercase) && MONTHS.contains(&w.text.to_lowercase().as_str())
+    });
     for n in numbers(stext) {
         if n.span.start < body || idx.numbers.contains(&number_key(n.value)) {
             continue;
         }
         let shown = &stext[n.span.start..n.span.end];
-        let is_date = (1900.0..=2100.0).contains(&n.value) && !shown.contains('.')
-            || MONTHS.iter().any(|m| lower_sentence.contains(m)) && n.value <= 31.0;
+        let is_year = (1900.0..=2100.0).contains(&n.value) && !shown.contains('.');
+        let is_day = n.value <= 31.0 && has_month;
+        let is_date = is_year || is_day;
         let (kind, what) = if is_date {
             (FlagKind::Date, "date part")
         } else {
