@@ -1,13 +1,15 @@
 //! Text layer of a PDF with page and line numbers, rebuilt from the content streams with `lopdf`.
 //!
 //! A *page* is the physical page index in the page tree, 1-based. A *line* is a maximal run of
-//! text drawn on the same baseline (text-space y within [`BASELINE_TOLERANCE`]) by consecutive
-//! text-showing operators, in content-stream order; lines holding only white space are dropped
-//! and the rest are numbered from 1 on each page. Text placed on the same baseline after a
-//! horizontal move is joined with one space; white space runs collapse to one space and
-//! typographic ligatures are spelled out (`ﬁ` → `fi`). Rotated text, text drawn through transformed
-//! coordinate systems (`cm`) and Form XObjects are read in stream order without reordering;
-//! scanned pages have no text layer and yield no lines.
+//! text drawn by consecutive text-showing operators, in content-stream order, whose baseline
+//! stays within half the font size (the larger of the line's first text and the current text) of
+//! the line's first baseline, so superscripts and subscripts stay on their line (never less than
+//! [`BASELINE_TOLERANCE`]). Lines holding only white space are dropped and the rest are numbered
+//! from 1 on each page. Text placed on the same baseline after a horizontal move is joined with
+//! one space (none before closing punctuation); white space runs collapse to one space and
+//! typographic ligatures are spelled out (`ﬁ` → `fi`). Rotated text, text drawn through
+//! transformed coordinate systems (`cm`) and Form XObjects are read in stream order without
+//! reordering; scanned pages have no text layer and yield no lines.
 
 use lopdf::content::{Content, Operation};
 use lopdf::{Document, Encoding, Object, Stream, dictionary};
@@ -40,17 +42,23 @@ struct Lines {
     baseline: Option<f64>,
     /// A horizontal move happened on the current baseline since the last text was shown.
     moved: bool,
+    /// Font size (on the page) of the current line's first text.
+    line_size: f64,
 }
 
 impl Lines {
-    fn show(&mut self, y: f64, text: &str) {
-        let same = self
-            .baseline
-            .is_some_and(|b| (b - y).abs() <= BASELINE_TOLERANCE);
+    /// Shows `text` at baseline `y` in a font `size` units high on the page.
+    fn show(&mut self, y: f64, size: f64, text: &str) {
+        let tolerance = (0.5 * size.max(self.line_size)).max(BASELINE_TOLERANCE);
+        let same = self.baseline.is_some_and(|b| (b - y).abs() <= tolerance);
         if !same {
             self.flush();
             self.baseline = Some(y);
-        } else if self.moved && !self.current.ends_with(' ') && !text.starts_with(' ') {
+            self.line_size = size;
+        } else if self.moved
+            && !self.current.ends_with(' ')
+            && !text.starts_with([' ', ',', '.', ';', ':', ')', ']', '!', '?'])
+        {
             self.current.push(' ');
         }
         self.moved = false;
@@ -137,11 +145,13 @@ pub fn extract(bytes: &[u8]) -> Result<Vec<Vec<String>>, DocError> {
             current: String::new(),
             baseline: None,
             moved: false,
+            line_size: 0.0,
         };
         // Text line matrix origin (x, y) and scale of y; enough for baselines.
         let (mut lx, mut ly) = (0.0f64, 0.0f64);
         let (mut sx, mut sy) = (1.0f64, 1.0f64);
         let mut leading = 0.0f64;
+        let mut font_size = 0.0f64;
         let mut encoding: Option<&Encoding> = None;
         for op in &content.operations {
             let o = &op.operands;
@@ -150,6 +160,7 @@ pub fn extract(bytes: &[u8]) -> Result<Vec<Vec<String>>, DocError> {
                     (lx, ly, sx, sy) = (0.0, 0.0, 1.0, 1.0);
                 }
                 "Tf" => {
+                    font_size = o.get(1).map(num).unwrap_or(0.0);
                     encoding = o
                         .first()
                         .and_then(|n| n.as_name().ok())
@@ -178,19 +189,19 @@ pub fn extract(bytes: &[u8]) -> Result<Vec<Vec<String>>, DocError> {
                 "Tj" | "TJ" => {
                     let mut s = String::new();
                     decode(encoding, o, &mut s);
-                    out.show(ly, &s);
+                    out.show(ly, (font_size * sy).abs(), &s);
                 }
                 "'" => {
                     ly -= leading * sy;
                     let mut s = String::new();
                     decode(encoding, o, &mut s);
-                    out.show(ly, &s);
+                    out.show(ly, (font_size * sy).abs(), &s);
                 }
                 "\"" => {
                     ly -= leading * sy;
                     let mut s = String::new();
                     decode(encoding, o.get(2..).unwrap_or(&[]), &mut s);
-                    out.show(ly, &s);
+                    out.show(ly, (font_size * sy).abs(), &s);
                 }
                 _ => {}
             }
@@ -349,6 +360,32 @@ mod tests {
         assert_eq!(
             pages[1],
             vec!["Page two, line one", "The contract expires on 2025-12-31."]
+        );
+    }
+
+    #[test]
+    fn superscripts_stay_on_their_line_and_punctuation_gets_no_space() {
+        let s = |t: &str| Object::string_literal(t);
+        let page = vec![
+            op("BT", vec![]),
+            op("Tf", vec!["F1".into(), 10.into()]),
+            op("Td", vec![72.into(), 700.into()]),
+            op("Tj", vec![s("E = mc")]),
+            op("Tf", vec!["F1".into(), 6.into()]),
+            op("Td", vec![40.into(), 4.into()]),
+            op("Tj", vec![s("2")]),
+            op("Tf", vec!["F1".into(), 10.into()]),
+            op("Td", vec![4.into(), (-4).into()]),
+            op("Tj", vec![s(" holds")]),
+            op("Td", vec![30.into(), 0.into()]),
+            op("Tj", vec![s(", they say")]),
+            op("Td", vec![(-74).into(), (-12).into()]),
+            op("Tj", vec![s("next line")]),
+            op("ET", vec![]),
+        ];
+        assert_eq!(
+            extract(&pdf(vec![page])).unwrap()[0],
+            vec!["E = mc2 holds, they say", "next line"]
         );
     }
 
