@@ -20,6 +20,27 @@ use crate::documents::{DocError, Document, Store};
 use crate::eval;
 use crate::record::{Body, ContextChunk, Decision};
 
+/// Writes to standard output. A closed pipe (`cutufato … | head`) ends the program quietly with
+/// exit 0, as ripgrep does, instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut so = std::io::stdout().lock();
+        match write!(so, $($arg)*) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            other => other.context("cannot write to standard output")?,
+        }
+    }};
+}
+
+/// [`out!`] with a final line break.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 /// Outcome of a command, mapped to the exit code by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -113,7 +134,7 @@ pub struct EvalArgs {
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).context("cannot serialise the output")?
     );
@@ -180,7 +201,7 @@ pub fn docs(home: &Path, cmd: DocsCmd) -> Result<Outcome> {
                     .add(f)
                     .with_context(|| format!("cannot add {}", f.display()))?;
                 if !json {
-                    println!(
+                    outln!(
                         "{}  {:>4} pages {:>6} lines  {}{}  ({} {})",
                         doc.sha256,
                         doc.pages.len(),
@@ -203,7 +224,7 @@ pub fn docs(home: &Path, cmd: DocsCmd) -> Result<Outcome> {
                 print_json(&docs.iter().map(|d| summary(d, false)).collect::<Vec<_>>())?;
             } else {
                 for d in &docs {
-                    println!(
+                    outln!(
                         "{}  {:>4} pages {:>6} lines  {}",
                         d.sha256,
                         d.pages.len(),
@@ -233,7 +254,7 @@ pub fn docs(home: &Path, cmd: DocsCmd) -> Result<Outcome> {
                     .filter(|x| page.is_none_or(|n| n == x.number))
                 {
                     for (i, l) in p.lines.iter().enumerate() {
-                        println!("p.{} l.{:<4} {l}", p.number, i + 1);
+                        outln!("p.{} l.{:<4} {l}", p.number, i + 1);
                     }
                 }
             }
@@ -265,8 +286,8 @@ pub fn docs(home: &Path, cmd: DocsCmd) -> Result<Outcome> {
                 }
                 if !json {
                     match &problem {
-                        None => println!("ok    chunk {i}: {}", cite(c)),
-                        Some(p) => println!("FAIL  chunk {i}: {p}"),
+                        None => outln!("ok    chunk {i}: {}", cite(c)),
+                        Some(p) => outln!("FAIL  chunk {i}: {p}"),
                     }
                 }
                 report.push(
@@ -276,7 +297,7 @@ pub fn docs(home: &Path, cmd: DocsCmd) -> Result<Outcome> {
             if json {
                 print_json(&report)?;
             } else {
-                println!(
+                outln!(
                     "{} of {} chunks found at their cited place",
                     chunks.len() - bad,
                     chunks.len()
@@ -402,12 +423,12 @@ pub fn attribute(args: AttributeArgs) -> Result<Outcome> {
         print_json(&att)?;
     } else if args.html {
         let title = format!("attribution of {}", args.response.display());
-        print!(
+        out!(
             "{}",
             attribution::html::render(&att, &chunks, &response, &title)
         );
     } else {
-        print!("{}", render_text(&att, &chunks));
+        out!("{}", render_text(&att, &chunks));
     }
     Ok(if att.hallucination_detected {
         Outcome::Finding
@@ -431,7 +452,7 @@ pub fn eval(args: EvalArgs) -> Result<Outcome> {
     if args.json {
         print_json(&report)?;
     } else {
-        print!("{}", eval::render(&report));
+        out!("{}", eval::render(&report));
     }
     Ok(Outcome::Clean)
 }
@@ -655,13 +676,13 @@ pub fn show(dir: &Path, args: ShowArgs) -> Result<u8> {
         print_json(&att)?;
     } else if args.html {
         let title = format!("{} · {} · {}", d.execution_id, d.model.name, d.timestamp);
-        print!(
+        out!(
             "{}",
             attribution::html::render(&att, &chunks, &content.response, &title)
         );
     } else {
-        println!("{} · {} · {}", d.execution_id, d.model.name, d.timestamp);
-        print!("{}", render_text(&att, &chunks));
+        outln!("{} · {} · {}", d.execution_id, d.model.name, d.timestamp);
+        out!("{}", render_text(&att, &chunks));
     }
     Ok(crate::cli::EXIT_OK)
 }

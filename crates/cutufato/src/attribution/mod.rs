@@ -911,7 +911,8 @@ fn attribute_sentence(
     let mut sources = Vec::new();
     for &(overlap, ci, si) in candidates.iter().take(MAX_SOURCES) {
         let pscore = overlap as f64 / total;
-        if pscore < 0.2 && !sources.is_empty() {
+        // Further sources must each hold at least half of the sentence.
+        if pscore < 0.5 && !sources.is_empty() {
             break;
         }
         sources.push(make_source(chunks, idx, ci, si, pscore));
