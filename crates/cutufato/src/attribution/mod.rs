@@ -1205,6 +1205,79 @@ mod tests {
         assert_eq!(b.sentences[0].flags[0].kind, FlagKind::Name);
     }
 
+    /// Random text of awkward pieces (multi-byte letters, digits next to `am`/`pm`, list markers,
+    /// JSON, quotes, lone punctuation) never panics and spans stay inside the response.
+    #[test]
+    fn awkward_input_never_panics() {
+        const PIECES: &[&str] = &[
+            "É",
+            "ß",
+            "日本",
+            "ﬁ",
+            " ",
+            "\n",
+            ".",
+            "!",
+            "?",
+            ",",
+            ";",
+            ":",
+            " but ",
+            "n't",
+            "no-fly",
+            "3.",
+            "12",
+            "1,250.5",
+            "7 pm",
+            "12a.m.",
+            "p.m",
+            "May",
+            "CA",
+            "WiFi",
+            "{\"a\": null}",
+            "[",
+            "- ",
+            "a)",
+            "’",
+            "\u{200b}",
+            "NOT",
+            "Dr.",
+            "x",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..300 {
+            let len = 1 + next() % 40;
+            let mut make = || -> String {
+                (0..len)
+                    .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                    .collect()
+            };
+            let response = format!("a {}", make());
+            let context = format!("b {}", make());
+            let chunks = vec![
+                Chunk::text(context),
+                Chunk::text(format!("{{\"k\": {}}}", len % 3)),
+            ];
+            let a = attribute(&chunks, &response, &Config::default()).unwrap();
+            let n = response.chars().count();
+            for s in &a.sentences {
+                assert!(s.span.start <= s.span.end && s.span.end <= n);
+                for f in &s.flags {
+                    assert!(f.span.end <= n, "{response:?}");
+                }
+                for u in &s.unsupported_spans {
+                    assert!(u.start <= u.end && u.end <= n);
+                }
+            }
+        }
+    }
+
     #[test]
     fn empty_and_oversized_inputs_are_errors() {
         let c = vec![Chunk::text("x")];
