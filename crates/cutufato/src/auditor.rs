@@ -107,11 +107,15 @@ pub fn keyed_hash(key: &[u8], data: &[u8]) -> String {
     format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn random_hex(bytes: usize) -> String {
+fn random_bytes(n: usize) -> Vec<u8> {
     use rand::RngCore;
-    let mut b = vec![0u8; bytes];
+    let mut b = vec![0u8; n];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    hex::encode(b)
+    b
+}
+
+fn random_hex(n: usize) -> String {
+    hex::encode(random_bytes(n))
 }
 
 /// UTC now with microseconds, fixed width so text order is time order.
@@ -280,6 +284,11 @@ impl Auditor {
         Ok(self.signer()?.verifier())
     }
 
+    /// Signs a note (text ending in a newline) with the log's current key.
+    pub fn sign_note(&self, text: &str) -> Result<String, LogError> {
+        Ok(self.signer()?.sign_note(text)?)
+    }
+
     /// Trusted verifier keys of this log (`trusted.keys`).
     pub fn trusted_keys(&self) -> Result<Vec<Verifier>, LogError> {
         read_trusted(&self.dir.join(TRUSTED_FILE))
@@ -375,7 +384,7 @@ impl Auditor {
         if k.is_some() || !create {
             return Ok(k);
         }
-        let key = hex::decode(random_hex(32)).unwrap_or_default();
+        let key = random_bytes(32);
         self.conn.execute(
             "INSERT INTO subjects(subject, key) VALUES (?1, ?2)",
             params![subject, key],
