@@ -40,6 +40,25 @@ fn decision(i: u64) -> Decision {
     }
 }
 
+/// CPU seconds (user + system, all threads) used by this process so far, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat; `after` starts at field 3. Clock ticks are 100/s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn per_sec(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -66,6 +85,7 @@ fn main() {
         )
         .unwrap();
         let t = Instant::now();
+        let c = cpu_seconds();
         let mut i = 0;
         while i < count {
             log.record_batch((i..i + batch).map(decision).collect())
@@ -73,10 +93,12 @@ fn main() {
             i += batch;
         }
         let d = t.elapsed();
+        let cpu = cpu_seconds() - c;
         println!(
-            "append, batch {batch:>5}: {count:>8} records in {:>7.2} s = {:>8.0} signed appends/s",
+            "append, batch {batch:>5}: {count:>8} records in {:>7.2} s = {:>8.0} signed appends/s ({:.0} per CPU-second)",
             d.as_secs_f64(),
-            per_sec(count, d)
+            per_sec(count, d),
+            count as f64 / cpu.max(0.01)
         );
     }
 
@@ -85,6 +107,7 @@ fn main() {
     let mut log = Auditor::init(&dir, Some("bench.example/log")).unwrap();
     let batch = 1000u64;
     let t = Instant::now();
+    let c = cpu_seconds();
     let mut i = 0;
     while i < n {
         let end = (i + batch).min(n);
@@ -95,10 +118,13 @@ fn main() {
         }
     }
     let d = t.elapsed();
+    let cpu = cpu_seconds() - c;
     println!(
-        "append, batch {batch:>5}: {n:>8} records in {:>7.2} s = {:>8.0} signed appends/s",
+        "append, batch {batch:>5}: {n:>8} records in {:>7.2} s = {:>8.0} signed appends/s ({:.0} per CPU-second; load {})",
         d.as_secs_f64(),
-        per_sec(n, d)
+        per_sec(n, d),
+        n as f64 / cpu.max(0.01),
+        load()
     );
     let db_bytes: u64 = ["log.db", "log.db-wal"]
         .iter()
@@ -149,14 +175,18 @@ fn main() {
     // verify --all: every leaf, signature, content hash and checkpoint.
     let trusted = log.trusted_keys().unwrap();
     let t = Instant::now();
+    let c = cpu_seconds();
     let r = log.verify_all(&trusted, &[], |_, _| {}).unwrap();
     let d = t.elapsed();
+    let cpu = cpu_seconds() - c;
     assert!(r.findings.is_empty(), "{:?}", r.findings.first());
     println!(
-        "verify --all over {} entries ({} checkpoints): {:.1} s = {:.0} entries/s",
+        "verify --all over {} entries ({} checkpoints): {:.1} s = {:.0} entries/s ({:.0} per CPU-second; load {})",
         r.entries,
         r.checkpoints,
         d.as_secs_f64(),
-        per_sec(r.entries, d)
+        per_sec(r.entries, d),
+        r.entries as f64 / cpu.max(0.01),
+        load()
     );
 }

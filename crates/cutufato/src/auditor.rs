@@ -107,11 +107,15 @@ pub fn keyed_hash(key: &[u8], data: &[u8]) -> String {
     format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn random_hex(bytes: usize) -> String {
+fn random_bytes(n: usize) -> Vec<u8> {
     use rand::RngCore;
-    let mut b = vec![0u8; bytes];
+    let mut b = vec![0u8; n];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    hex::encode(b)
+    b
+}
+
+fn random_hex(n: usize) -> String {
+    hex::encode(random_bytes(n))
 }
 
 /// UTC now with microseconds, fixed width so text order is time order.
@@ -280,6 +284,11 @@ impl Auditor {
         Ok(self.signer()?.verifier())
     }
 
+    /// Signs a note (text ending in a newline) with the log's current key.
+    pub fn sign_note(&self, text: &str) -> Result<String, LogError> {
+        Ok(self.signer()?.sign_note(text)?)
+    }
+
     /// Trusted verifier keys of this log (`trusted.keys`).
     pub fn trusted_keys(&self) -> Result<Vec<Verifier>, LogError> {
         read_trusted(&self.dir.join(TRUSTED_FILE))
@@ -375,7 +384,7 @@ impl Auditor {
         if k.is_some() || !create {
             return Ok(k);
         }
-        let key = hex::decode(random_hex(32)).unwrap_or_default();
+        let key = random_bytes(32);
         self.conn.execute(
             "INSERT INTO subjects(subject, key) VALUES (?1, ?2)",
             params![subject, key],
@@ -394,8 +403,21 @@ impl Auditor {
             self.frontier = saved;
         }
         let (ids, note) = res?;
-        write_atomic(&self.dir.join(CHECKPOINT_FILE), note.as_bytes(), 0o644)?;
+        self.publish_checkpoint(&note)?;
         Ok(ids)
+    }
+
+    /// Replaces the outside checkpoint file unless it already holds a larger tree (another
+    /// process appended meanwhile).
+    fn publish_checkpoint(&self, note: &str) -> Result<(), LogError> {
+        let path = self.dir.join(CHECKPOINT_FILE);
+        let size_of = |n: &str| n.lines().nth(1).and_then(|l| l.parse::<u64>().ok());
+        if let (Ok(existing), Some(ours)) = (std::fs::read_to_string(&path), size_of(note))
+            && size_of(&existing).is_some_and(|theirs| theirs > ours)
+        {
+            return Ok(());
+        }
+        write_atomic(&path, note.as_bytes(), 0o644)
     }
 
     fn append_inner(
@@ -407,6 +429,15 @@ impl Auditor {
             msg: "missing: this copy of the log can be verified but not written".into(),
         })?;
         let key_id = format!("{:08x}", signer.id());
+        // IMMEDIATE: take the write lock first, so another process appending to the same log
+        // either waits or is seen (its leaves are picked up before ours get their indices).
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let db_size = store::tree_size(&tx)?;
+        if db_size != self.frontier.size() {
+            self.frontier = Frontier::load(&store::NodeReader(&tx), db_size)?;
+        }
         let start = self.frontier.size();
         let (bodies, contents): (Vec<Body>, Vec<_>) = items.into_iter().unzip();
         // Sign in parallel: each leaf depends only on its body and its index.
@@ -414,7 +445,6 @@ impl Auditor {
         let leaves = crate::par::par_map(&bodies, |i, body| {
             sign_leaf(signer, origin, start + i as u64, body, &key_id)
         });
-        let tx = self.conn.transaction()?;
         let mut ids = Vec::with_capacity(bodies.len());
         {
             let mut ins_entry =
@@ -479,7 +509,7 @@ impl Auditor {
             "INSERT OR REPLACE INTO checkpoints(size, note) VALUES (?1, ?2)",
             params![cp.size as i64, note],
         )?;
-        write_atomic(&self.dir.join(CHECKPOINT_FILE), note.as_bytes(), 0o644)?;
+        self.publish_checkpoint(&note)?;
         Ok(note)
     }
 

@@ -380,6 +380,8 @@ fn range(from: &str, to: &str) -> Result<(String, String)> {
 
 pub fn cmd_export(dir: &Path, args: ExportArgs) -> Result<u8> {
     let a = Auditor::open(dir)?;
+    a.verifier()
+        .context("an export is signed with the log's key")?;
     let trusted = a.trusted_keys()?;
     let (from_key, to_key) = range(&args.from, &args.to)?;
     let conn = a.connection();
@@ -579,11 +581,7 @@ pub fn cmd_export(dir: &Path, args: ExportArgs) -> Result<u8> {
         warnings,
     };
     let body = String::from_utf8(canonical(&manifest)?)?;
-    let signer = crate::note::Signer::parse(
-        &std::fs::read_to_string(dir.join(crate::auditor::KEY_FILE))
-            .context("cannot read the signing key")?,
-    )?;
-    let note = signer.sign_note(&format!("{body}\n"))?;
+    let note = a.sign_note(&format!("{body}\n"))?;
     write_atomic(&args.out.join(MANIFEST_FILE), note.as_bytes(), 0o644)?;
     eprintln!(
         "exported {} record(s) to {}",

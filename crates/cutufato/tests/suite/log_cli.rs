@@ -33,3 +33,33 @@ fn record_then_verify_prove_and_replay() {
     assert!(r.stdout.contains("Answer 1: thirty days."), "{}", r.stdout);
     assert!(r.stdout.contains("contract.pdf p.7 l.1"), "{}", r.stdout);
 }
+
+#[test]
+fn replay_picks_the_decision_nearest_the_time() {
+    let log = Log::new();
+    let first = log.record(1, "alice");
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let second = log.record(2, "bob");
+    let a = cutufato::Auditor::open(&log.dir).unwrap();
+    let ts = |id: &str| a.get(id).unwrap().entry.body.timestamp().to_owned();
+    let (t1, t2) = (ts(&first), ts(&second));
+    let r = log.run(&["replay", "--at", &t1, "--limit", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&first) && !r.stdout.contains(&second),
+        "{}",
+        r.stdout
+    );
+    let r = log.run(&["replay", "--at", &t2, "--limit", "1", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["record"]["execution_id"], second.as_str());
+    assert_eq!(v[0]["content"]["response"], "Answer 2: thirty days.");
+    assert_eq!(v[0]["signature_valid"], true);
+    let r = log.run(&["replay", "--at", "2000-01-01", "--limit", "2"]);
+    assert!(
+        r.stdout.contains(&first) && r.stdout.contains(&second),
+        "{}",
+        r.stdout
+    );
+}

@@ -269,3 +269,26 @@ fn library_records_in_one_line_and_batches() {
     assert!(log.record(bad).is_err());
     assert_eq!(log.size(), 101, "a rejected record leaves no trace");
 }
+
+#[test]
+fn two_writers_on_one_log_interleave_without_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    let mut a = Auditor::init(&dir, Some("example.com/two")).unwrap();
+    let mut b = Auditor::open(&dir).unwrap();
+    a.record(Decision::new("qa1", "aa1", "m")).unwrap();
+    b.record(Decision::new("qb1", "ab1", "m")).unwrap();
+    a.record_batch(
+        (0..70)
+            .map(|i| Decision::new(format!("q{i}"), "a", "m"))
+            .collect(),
+    )
+    .unwrap();
+    b.record(Decision::new("qb2", "ab2", "m")).unwrap();
+    assert_eq!(b.size(), 73);
+    let r = a
+        .verify_all(&a.trusted_keys().unwrap(), &[], |_, _| {})
+        .unwrap();
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.entries, 73);
+}
