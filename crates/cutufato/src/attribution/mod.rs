@@ -477,7 +477,11 @@ fn sentence_features(t: &str) -> (HashSet<String>, HashSet<i64>, bool) {
         .filter(|w| is_content(w.text))
         .map(|w| stem(w.text))
         .collect();
-    let nums = numbers(t).iter().map(|n| number_key(n.value)).collect();
+    // Context numbers count both as scaled and as written (`1.5 million` is 1500000 and 1.5).
+    let nums = numbers(t)
+        .iter()
+        .flat_map(|n| [number_key(n.value), number_key(n.raw)])
+        .collect();
     (stems, nums, has_negation(&t.to_lowercase()))
 }
 
@@ -500,6 +504,7 @@ fn prepare(chunks: &[Chunk], prompt: Option<&str>) -> ContextIndex {
         }
         for n in numbers(t) {
             idx.numbers.insert(number_key(n.value));
+            idx.numbers.insert(number_key(n.raw));
         }
     };
     for c in chunks {

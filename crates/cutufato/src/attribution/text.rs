@@ -330,11 +330,49 @@ pub fn is_content(word: &str) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct Number {
     pub value: f64,
+    /// The digits alone, before a scale word (`1.5` of `1.5 million`); equal to `value` otherwise.
+    pub raw: f64,
     pub span: Span,
 }
 
-/// The numbers written with digits in `text` (`1,250.50`, `3.5`, `7 pm`, the parts of `2025-12-31`
-/// and `11:00`) and the number words (`three`).
+/// Scale words after a number written in digits (`1.5 million`, `3bn`, `20k`).
+const SCALES: &[(&str, f64)] = &[
+    ("thousand", 1e3),
+    ("k", 1e3),
+    ("million", 1e6),
+    ("millions", 1e6),
+    ("mn", 1e6),
+    ("m", 1e6),
+    ("billion", 1e9),
+    ("billions", 1e9),
+    ("bn", 1e9),
+    ("trillion", 1e12),
+];
+
+/// The scale word at the start of `rest` (after optional spaces): its multiplier and byte length
+/// including the spaces.
+fn scale_after(rest: &str) -> Option<(f64, usize)> {
+    let trimmed = rest.trim_start_matches(' ');
+    let skipped = rest.len() - trimmed.len();
+    if skipped > 1 {
+        return None;
+    }
+    let word_len = trimmed
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(trimmed.len());
+    let word = trimmed[..word_len].to_ascii_lowercase();
+    // A bare `m`/`k` only right after the digits (`20k`, `5m`), never `5 m` (metres).
+    if matches!(word.as_str(), "k" | "m") && skipped > 0 {
+        return None;
+    }
+    SCALES
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, f)| (*f, skipped + word_len))
+}
+
+/// The numbers written with digits in `text` (`1,250.50`, `3.5`, `7 pm`, `1.5 million`, `20k`, the
+/// parts of `2025-12-31` and `11:00`) and the number words (`three`).
 pub fn numbers(text: &str) -> Vec<Number> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
@@ -379,20 +417,35 @@ pub fn numbers(text: &str) -> Vec<Number> {
                     value = 0.0;
                 }
             }
+            let raw = value;
+            let mut end = j;
+            if let Some((factor, len)) = scale_after(&text[j..]) {
+                value *= factor;
+                end = j + len;
+            }
             out.push(Number {
                 value,
-                span: Span { start, end: j },
+                raw,
+                span: Span { start, end },
             });
-            i = j;
+            i = end;
         } else {
             i += 1;
         }
     }
     for w in words(text) {
         let lower = w.text.to_lowercase();
+        // A scale word already read with its digits is not a number of its own.
+        if out
+            .iter()
+            .any(|n| w.start >= n.span.start && w.start < n.span.end)
+        {
+            continue;
+        }
         if let Some(value) = number_word(&lower) {
             out.push(Number {
                 value,
+                raw: value,
                 span: Span {
                     start: w.start,
                     end: w.start + w.text.len(),
@@ -485,6 +538,15 @@ mod tests {
                 .map(|n| n.value)
                 .collect();
         assert_eq!(vals, vec![1250.5, 19.0, 3.5, 3.0, 2025.0, 12.0, 31.0]);
+    }
+
+    #[test]
+    fn scale_words_multiply_the_digits_before_them() {
+        let vals: Vec<f64> = numbers("$1.5 million, 20k users, 3bn, 5 m away, one million")
+            .iter()
+            .map(|n| n.value)
+            .collect();
+        assert_eq!(vals, vec![1_500_000.0, 20_000.0, 3e9, 5.0, 1.0, 1e6]);
     }
 
     #[test]

@@ -628,3 +628,27 @@ fn record_signs_the_attribution_and_verify_checks_chunk_places() {
         Some(3)
     );
 }
+
+#[test]
+fn amounts_compare_across_notations() {
+    let env = Env::new();
+    let chunks = [
+        "The grant totals $1,500,000 over 3 years.",
+        "Staff grew to 20k in 2023.",
+    ];
+    for ok in [
+        "The grant totals $1.5 million over three years.",
+        "Staff grew to 20,000 in 2023.",
+    ] {
+        let (att, code) = attribute_json(&env, &chunks, ok);
+        assert_eq!(code, 0, "{ok}: {att}");
+    }
+    let (att, code) = attribute_json(&env, &chunks, "The grant totals $2.5 million over 3 years.");
+    assert_eq!(code, 1, "{att}");
+    let f = &att["sentences"][0]["flags"][0];
+    assert_eq!(
+        (f["kind"].as_str(), f["text"].as_str()),
+        (Some("number"), Some("2.5 million")),
+        "{att}"
+    );
+}
