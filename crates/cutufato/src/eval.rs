@@ -22,11 +22,9 @@ use crate::attribution::{self, Chunk, Config, Evaluator};
 /// Errors of [`evaluate`].
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    #[error("cannot read the data: {0}")]
+    #[error("cannot read the data")]
     Io(#[from] std::io::Error),
-    #[error(
-        "line {line}: not a RAGTruth record ({source}); expected {{task_type, context, response, labels}}"
-    )]
+    #[error("line {line}: not a RAGTruth record {{task_type, context, response, labels}}")]
     Parse {
         line: usize,
         source: serde_json::Error,
@@ -38,7 +36,7 @@ pub enum EvalError {
         end: usize,
         len: usize,
     },
-    #[error("line {line}: {source}")]
+    #[error("line {line}")]
     Attribute {
         line: usize,
         source: attribution::AttributeError,

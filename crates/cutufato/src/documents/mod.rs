@@ -36,7 +36,7 @@ pub const TEXT_EXTRACTOR_VERSION: &str = "1.0.0";
 /// Errors of document ingestion and lookup.
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
