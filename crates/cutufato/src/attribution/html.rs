@@ -48,15 +48,30 @@ fn marked(chars: &[char], start: usize, end: usize, marks: &[CharSpan]) -> Strin
     out
 }
 
-fn place(c: &Chunk, index: usize) -> String {
-    let mut s = c.doc_id.clone().unwrap_or_else(|| format!("chunk {index}"));
+/// `doc p.N l.M` of a source: the evidence's line when known, else the chunk's.
+fn place(c: &Chunk, src: &super::Source) -> String {
+    let mut s = c
+        .doc_id
+        .clone()
+        .unwrap_or_else(|| format!("chunk {}", src.chunk));
     if let Some(p) = c.page {
         let _ = write!(s, " p.{p}");
     }
-    if let Some(l) = c.line {
+    if let Some(l) = src.line.or(c.line) {
         let _ = write!(s, " l.{l}");
     }
     s
+}
+
+fn kind_name(k: FlagKind) -> &'static str {
+    match k {
+        FlagKind::Number => "number",
+        FlagKind::Date => "date",
+        FlagKind::Name => "name",
+        FlagKind::Negation => "negation",
+        FlagKind::Contradiction => "contradiction",
+        FlagKind::Unsupported => "unsupported",
+    }
 }
 
 /// A self-contained HTML page showing `response` beside its `chunks` per `att`.
@@ -76,7 +91,7 @@ pub fn render(att: &Attribution, chunks: &[Chunk], response: &str, title: &str) 
         let mut tip: Vec<String> = s.flags.iter().map(|f| f.reason.clone()).collect();
         for src in &s.sources {
             if let Some(c) = chunks.get(src.chunk) {
-                tip.push(format!("{} ({:.2})", place(c, src.chunk), src.score));
+                tip.push(format!("{} ({:.2})", place(c, src), src.score));
             }
         }
         let class = if s.supported { "ok" } else { "bad" };
@@ -107,8 +122,8 @@ pub fn render(att: &Attribution, chunks: &[Chunk], response: &str, title: &str) 
         for f in &s.flags {
             let _ = write!(
                 list,
-                "<li class=\"flag\">{:?}: {}</li>",
-                f.kind,
+                "<li class=\"flag\">{}: {}</li>",
+                kind_name(f.kind),
                 escape(&f.reason)
             );
         }
@@ -118,15 +133,7 @@ pub fn render(att: &Attribution, chunks: &[Chunk], response: &str, title: &str) 
             };
             let cchars: Vec<char> = c.text.chars().collect();
             let ev = marked(&cchars, 0, cchars.len(), &[src.evidence]);
-            let mut where_ = place(c, src.chunk);
-            if let (Some(l), Some(p)) = (src.line, c.page) {
-                where_ = format!(
-                    "{} p.{p} l.{l}",
-                    c.doc_id
-                        .clone()
-                        .unwrap_or_else(|| format!("chunk {}", src.chunk))
-                );
-            }
+            let where_ = place(c, src);
             let _ = write!(
                 list,
                 "<li class=\"src\"><b>{}</b> ({:.2})<blockquote>{ev}</blockquote></li>",
