@@ -65,6 +65,8 @@ pub enum LogError {
     NotFound(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    #[error("{0}")]
+    Inconsistent(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
