@@ -309,8 +309,12 @@ impl Auditor {
         trusted: &[Verifier],
         extra_checkpoints: &[PathBuf],
     ) -> Result<RecordReport, LogError> {
+        let mut unreadable = false;
         let stored = self.get(execution_id).or_else(|e| match e {
-            LogError::Record(_) => self.get_raw(execution_id),
+            LogError::Record(_) => {
+                unreadable = true;
+                self.get_raw(execution_id)
+            }
             other => Err(other),
         })?;
         let Stored {
@@ -392,7 +396,11 @@ impl Auditor {
         Ok(RecordReport {
             execution_id: execution_id.to_owned(),
             index,
-            kind: entry.body.kind(),
+            kind: if unreadable {
+                "unreadable"
+            } else {
+                entry.body.kind()
+            },
             key_id: entry.key_id.clone(),
             checkpoint_size,
             content: content_status,
