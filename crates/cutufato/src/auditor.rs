@@ -65,6 +65,8 @@ pub enum LogError {
     NotFound(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    #[error("{0}")]
+    Inconsistent(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
@@ -127,18 +129,7 @@ pub fn now_timestamp() -> String {
 
 /// Writes `data` to `path` atomically (temp file, fsync, rename, fsync directory).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), LogError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    f.write_all(data).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    replace_file(path, data, mode)?;
     if let Some(dir) = path.parent()
         && let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -149,6 +140,26 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), LogError>
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Replaces `path` with complete, synced contents (temp file, fsync, rename). Without the
+/// directory fsync a crash may keep the previous file, never a partial one: right for the
+/// outside checkpoint, where an older checkpoint is still a valid one.
+pub fn replace_file(path: &Path, data: &[u8], mode: u32) -> Result<(), LogError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    f.write_all(data).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// Reads the trusted verifier keys of a file (one per line, `#` comments allowed).
@@ -417,7 +428,7 @@ impl Auditor {
         {
             return Ok(());
         }
-        write_atomic(&path, note.as_bytes(), 0o644)
+        replace_file(&path, note.as_bytes(), 0o644)
     }
 
     fn append_inner(

@@ -48,8 +48,15 @@ pub enum Command {
     /// Verify one record, or the whole log with --all.
     Verify(VerifyArgs),
     /// Print a C2SP tlog-proof bundle (record, index, inclusion proof, checkpoint) for offline checking.
+    ///
+    /// With --since OLD_CHECKPOINT instead of an id: a consistency proof showing the log today
+    /// extends a checkpoint kept earlier (nothing removed or rewritten).
     Prove {
-        execution_id: String,
+        #[arg(required_unless_present = "since", conflicts_with = "since")]
+        execution_id: Option<String>,
+        /// A signed checkpoint kept earlier: prove the current log extends it.
+        #[arg(long)]
+        since: Option<PathBuf>,
         /// Write the bundle to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -57,6 +64,9 @@ pub enum Command {
     /// Check a proof bundle offline with a verifier key (no log needed).
     VerifyProof {
         bundle: PathBuf,
+        /// For a consistency bundle: the checkpoint kept earlier.
+        #[arg(long)]
+        old: Option<PathBuf>,
         /// Verifier key, or a file of verifier keys (repeatable).
         #[arg(long = "key", required = true)]
         keys: Vec<String>,
@@ -230,6 +240,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 | LogError::AlreadyInitialized(_)
                 | LogError::Key { .. } => EXIT_LOG,
                 LogError::UnknownId(_) | LogError::NotFound(_) => EXIT_NOT_FOUND,
+                LogError::Inconsistent(_) => EXIT_VERIFY_FAILED,
                 LogError::Invalid(_) | LogError::Note(_) | LogError::Io { .. } => EXIT_BAD_INPUT,
                 _ => EXIT_INTERNAL,
             };
@@ -254,9 +265,19 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Record(args) => cmd_record(&dir, *args),
         Command::Verify(args) => cmd_verify(&dir, args),
-        Command::Prove { execution_id, out } => {
+        Command::Prove {
+            execution_id,
+            since,
+            out,
+        } => {
             let a = Auditor::open(&dir)?;
-            let bundle = a.prove(&execution_id)?;
+            let bundle = match (execution_id, since) {
+                (Some(id), _) => a.prove(&id)?,
+                (None, Some(old)) => a.prove_consistency(&read_input(&old)?)?,
+                (None, None) => bail!(InputError(
+                    "give an execution id or --since CHECKPOINT".into()
+                )),
+            };
             match out {
                 Some(p) => std::fs::write(&p, bundle)
                     .with_context(|| format!("cannot write {}", p.display()))?,
@@ -264,9 +285,35 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(EXIT_OK)
         }
-        Command::VerifyProof { bundle, keys, json } => {
+        Command::VerifyProof {
+            bundle,
+            old,
+            keys,
+            json,
+        } => {
             let text = read_input(&bundle)?;
             let trusted = verify::load_keys(&keys)?;
+            if text.starts_with(verify::CONSISTENCY_HEADER) {
+                let Some(old) = old else {
+                    bail!(InputError(
+                        "a consistency bundle needs --old CHECKPOINT (the one you kept)".into()
+                    ));
+                };
+                let r = verify::verify_consistency_bundle(&text, &read_input(&old)?, &trusted)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                } else {
+                    println!(
+                        "✅ Both checkpoints signed by a trusted key of {}",
+                        r.origin
+                    );
+                    println!(
+                        "✅ The log at size {} extends the checkpoint of size {}: nothing was removed or rewritten",
+                        r.new_size, r.old_size
+                    );
+                }
+                return Ok(EXIT_OK);
+            }
             let r = verify::verify_bundle(&text, &trusted, None)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

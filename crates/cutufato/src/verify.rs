@@ -309,8 +309,12 @@ impl Auditor {
         trusted: &[Verifier],
         extra_checkpoints: &[PathBuf],
     ) -> Result<RecordReport, LogError> {
+        let mut unreadable = false;
         let stored = self.get(execution_id).or_else(|e| match e {
-            LogError::Record(_) => self.get_raw(execution_id),
+            LogError::Record(_) => {
+                unreadable = true;
+                self.get_raw(execution_id)
+            }
             other => Err(other),
         })?;
         let Stored {
@@ -392,7 +396,11 @@ impl Auditor {
         Ok(RecordReport {
             execution_id: execution_id.to_owned(),
             index,
-            kind: entry.body.kind(),
+            kind: if unreadable {
+                "unreadable"
+            } else {
+                entry.body.kind()
+            },
             key_id: entry.key_id.clone(),
             checkpoint_size,
             content: content_status,
@@ -698,6 +706,88 @@ fn check_outside(
     })
 }
 
+/// First line of a consistency bundle.
+pub const CONSISTENCY_HEADER: &str = "cutufato/consistency-proof@v1\n";
+
+/// What a consistency bundle established.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsistencyReport {
+    pub origin: String,
+    pub old_size: u64,
+    pub new_size: u64,
+}
+
+impl Auditor {
+    /// A consistency bundle from a checkpoint kept earlier to the latest one:
+    /// `cutufato/consistency-proof@v1`, `old <size>`, proof hashes, blank line, new checkpoint.
+    pub fn prove_consistency(&self, old_note: &str) -> Result<String, LogError> {
+        let trusted = self.trusted_keys()?;
+        let (old, _) = Checkpoint::open(old_note, &trusted, Some(self.origin()))?;
+        let (size, note) = store::latest_checkpoint(self.connection())?
+            .ok_or_else(|| LogError::NotFound("the log has no checkpoint".into()))?;
+        if old.size > size {
+            return Err(LogError::Inconsistent(format!(
+                "the kept checkpoint has {} entries but the log's latest has {size}: the log was truncated",
+                old.size
+            )));
+        }
+        let proof = store::consistency_proof(self.connection(), old.size, size)?;
+        let mut s = format!("{CONSISTENCY_HEADER}old {}\n", old.size);
+        for h in &proof {
+            s.push_str(&B64.encode(h));
+            s.push('\n');
+        }
+        s.push('\n');
+        s.push_str(&note);
+        Ok(s)
+    }
+}
+
+/// Verifies a consistency bundle offline against the checkpoint the verifier kept.
+pub fn verify_consistency_bundle(
+    bundle: &str,
+    old_note: &str,
+    trusted: &[Verifier],
+) -> Result<ConsistencyReport, BundleError> {
+    let bad = |m: &str| BundleError::Malformed(m.to_owned());
+    let rest = bundle
+        .strip_prefix(CONSISTENCY_HEADER)
+        .ok_or_else(|| bad("missing consistency header"))?;
+    let mut lines = rest.split_inclusive('\n');
+    let old_size: u64 = lines
+        .next()
+        .and_then(|l| l.strip_prefix("old "))
+        .and_then(|n| n.trim_end().parse().ok())
+        .ok_or_else(|| bad("missing or invalid old size line"))?;
+    let mut proof = Vec::new();
+    loop {
+        let l = lines
+            .next()
+            .ok_or_else(|| bad("missing blank line before the checkpoint"))?;
+        if l == "\n" {
+            break;
+        }
+        let h: Hash = B64
+            .decode(l.trim_end())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| bad("proof hash is not 32 bytes of base64"))?;
+        proof.push(h);
+    }
+    let note: String = lines.collect();
+    let (new, _) = Checkpoint::open(&note, trusted, None)?;
+    let (old, _) = Checkpoint::open(old_note, trusted, Some(&new.origin))?;
+    if old.size != old_size {
+        return Err(bad("the bundle was made for a different kept checkpoint"));
+    }
+    merkle::verify_consistency(old.size, new.size, &proof, &old.root, &new.root)?;
+    Ok(ConsistencyReport {
+        origin: new.origin,
+        old_size: old.size,
+        new_size: new.size,
+    })
+}
+
 /// Formats a `c2sp.org/tlog-proof@v1` bundle.
 pub fn format_bundle(
     index: u64,
@@ -738,7 +828,7 @@ pub enum BundleError {
     Malformed(String),
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] crate::note::NoteError),
-    #[error("inclusion proof does not verify: {0}")]
+    #[error("proof does not verify: {0}")]
     Inclusion(#[from] merkle::MerkleError),
     #[error("record in the bundle: {0}")]
     Record(String),

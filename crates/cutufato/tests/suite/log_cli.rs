@@ -63,3 +63,47 @@ fn replay_picks_the_decision_nearest_the_time() {
         r.stdout
     );
 }
+
+#[test]
+fn consistency_bundle_proves_the_log_extends_a_kept_checkpoint() {
+    let log = Log::new();
+    log.record(1, "alice");
+    log.record(2, "alice");
+    let kept = log.write("kept.checkpoint", &log.run(&["checkpoint"]).stdout);
+    for i in 3..8 {
+        log.record(i, "bob");
+    }
+    let bundle = log.path("c.proof");
+    let r = log.run(&["prove", "--since", p(&kept), "--out", p(&bundle)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key = log.run(&["key", "export"]).stdout;
+    let key = key.trim();
+    let r = log.run(&["verify-proof", p(&bundle), "--old", p(&kept), "--key", key]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("The log at size 7 extends the checkpoint of size 2"),
+        "{}",
+        r.stdout
+    );
+    // Without the kept checkpoint the bundle cannot be checked.
+    let r = log.run(&["verify-proof", p(&bundle), "--key", key]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // A flipped proof hash fails.
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let line = text.lines().nth(2).unwrap().to_owned();
+    let flipped = format!(
+        "{}{}",
+        if line.starts_with('A') { "B" } else { "A" },
+        &line[1..]
+    );
+    let bad = log.write("bad.proof", &text.replacen(&line, &flipped, 1));
+    let r = log.run(&["verify-proof", p(&bad), "--old", p(&kept), "--key", key]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    // A checkpoint of another log is not accepted as the kept one.
+    let other = Log::new();
+    other.record(1, "x");
+    let foreign = log.write("foreign.checkpoint", &other.run(&["checkpoint"]).stdout);
+    let r = log.run(&["prove", "--since", p(&foreign)]);
+    assert_ne!(r.code, 0);
+}

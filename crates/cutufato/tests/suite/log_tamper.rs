@@ -247,3 +247,21 @@ fn untrusted_key_fails_verification() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains("unknown-key"), "{}", r.stdout);
 }
+
+#[test]
+fn garbled_leaf_is_named() {
+    let (log, ids) = six();
+    set_leaf(&log, 2, b"{\"not\": \"a record\"");
+    let r = verify_all(&log);
+    assert_eq!(r.code, 1);
+    assert!(
+        first_problem(&r).contains("entry 2") && first_problem(&r).contains("leaf-malformed"),
+        "{}",
+        r.stdout
+    );
+    let r = log.run(&["verify", &ids[2], "--json"]);
+    assert_eq!(r.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["kind"], "unreadable");
+    assert_eq!(v["findings"][0]["code"], "leaf-malformed");
+}
