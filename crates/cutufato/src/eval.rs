@@ -75,6 +75,8 @@ pub struct Metrics {
     pub span_precision: f64,
     pub span_recall: f64,
     pub span_f1: f64,
+    /// F1 of answering "hallucinated" for every response of the group: the floor to beat.
+    pub always_yes_f1: f64,
 }
 
 /// Result of [`evaluate`]: per task type (sorted by name) and over all.
@@ -119,6 +121,12 @@ impl Acc {
             span_precision: r4(sp),
             span_recall: r4(sr),
             span_f1: r4(sf),
+            always_yes_f1: r4(prf(
+                self.scores.iter().filter(|s| s.1).count(),
+                self.scores.len(),
+                self.scores.iter().filter(|s| s.1).count(),
+            )
+            .2),
         }
     }
 }
@@ -256,7 +264,7 @@ pub fn evaluate(input: impl BufRead, cfg: &Config) -> Result<Report, EvalError> 
 /// The report as a text table.
 pub fn render(report: &Report) -> String {
     let mut out = format!(
-        "evaluator {} {} (threshold {})\n{:<10} {:>5} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8}\n",
+        "evaluator {} {} (threshold {})\n{:<10} {:>5} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8} {:>10}\n",
         report.evaluator.name,
         report.evaluator.version,
         report.evaluator.threshold,
@@ -267,7 +275,8 @@ pub fn render(report: &Report) -> String {
         "R",
         "F1",
         "AUROC",
-        "span F1"
+        "span F1",
+        "always-yes"
     );
     let rows = report
         .by_task
@@ -276,7 +285,7 @@ pub fn render(report: &Report) -> String {
         .chain(std::iter::once(("overall", &report.overall)));
     for (name, m) in rows {
         out.push_str(&format!(
-            "{:<10} {:>5} {:>5} {:>6.1} {:>6.1} {:>6.1} {:>6.3} {:>8.1}\n",
+            "{:<10} {:>5} {:>5} {:>6.1} {:>6.1} {:>6.1} {:>6.3} {:>8.1} {:>10.1}\n",
             name,
             m.responses,
             m.hallucinated,
@@ -284,7 +293,8 @@ pub fn render(report: &Report) -> String {
             m.recall * 100.0,
             m.f1 * 100.0,
             m.auroc,
-            m.span_f1 * 100.0
+            m.span_f1 * 100.0,
+            m.always_yes_f1 * 100.0
         ));
     }
     out
