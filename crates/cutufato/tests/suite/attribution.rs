@@ -479,6 +479,8 @@ fn eval_reports_metrics_per_task_type() {
             (Some(1.0), Some(1.0), Some(1.0))
         );
     }
+    // One of two hallucinated: answering yes always gives P 0.5, R 1, F1 2/3.
+    assert_eq!(rep["by_task"]["QA"]["always_yes_f1"].as_f64(), Some(0.6667));
     // Span level: the whole sentence is predicted, only the number is labelled.
     let span_p = rep["by_task"]["QA"]["span_precision"].as_f64().unwrap();
     assert!((span_p - 2.0 / 20.0).abs() < 1e-3, "{span_p}");
