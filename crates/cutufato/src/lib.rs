@@ -5,6 +5,12 @@
 //! the database. Personal text stays out of the tree: leaves hold keyed hashes, the text lives in
 //! an erasable content store. Anyone with the verifier key can check records, proofs and exports.
 //!
+//! Each response is attributed sentence by sentence to the context chunks that support it
+//! ([`attribution`], deterministic: no model, same input same verdict), unsupported numbers,
+//! dates, names, negations and record contradictions are flagged with reasons, and source
+//! documents are kept by content hash with a page and line map ([`documents`]) so citations can
+//! be checked; [`eval`] scores the detector on RAGTruth-layout data.
+//!
 //! This crate is not a transparency log server (no HTTP tiles, no witnesses yet).
 #![forbid(unsafe_code)]
 
