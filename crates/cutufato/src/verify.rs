@@ -234,6 +234,9 @@ struct RowIn {
 /// What the per-row checks found.
 struct RowOut {
     leaf_hash: Hash,
+    key_id: Option<String>,
+    /// For a key rotation: the key id that signs from the next entry on.
+    rotates_to: Option<String>,
     findings: Vec<Finding>,
     decision: bool,
     erased: bool,
@@ -243,6 +246,8 @@ fn check_row(r: &RowIn, trusted: &[Verifier], origin: &str) -> RowOut {
     let leaf_hash = leaf_hash(&r.leaf);
     let mut out = RowOut {
         leaf_hash,
+        key_id: None,
+        rotates_to: None,
         findings: Vec::new(),
         decision: false,
         erased: false,
@@ -251,6 +256,10 @@ fn check_row(r: &RowIn, trusted: &[Verifier], origin: &str) -> RowOut {
         Err(f) => out.findings.push(f),
         Ok(entry) => {
             out.decision = matches!(entry.body, Body::Decision(_));
+            out.key_id = Some(entry.key_id.clone());
+            if let Body::KeyRotation(k) = &entry.body {
+                out.rotates_to = Verifier::parse(&k.new_key).ok().map(|v| v.id_hex());
+            }
             let content: Option<Content> = r
                 .body
                 .as_deref()
@@ -552,6 +561,7 @@ impl Auditor {
             };
         check_cps(&frontier, &mut next_cp, &mut findings, &mut roots_at);
         let mut expect = 0u64;
+        let mut current_key: Option<String> = None;
         let mut chunk: Vec<RowIn> = Vec::with_capacity(CHUNK);
         loop {
             chunk.clear();
@@ -584,6 +594,24 @@ impl Auditor {
                     check_cps(&frontier, &mut next_cp, &mut findings, &mut roots_at);
                 }
                 expect = r.idx + 1;
+                // After a logged rotation only the new key may sign: a retired key (perhaps
+                // leaked) cannot add records.
+                if let (Some(k), Some(cur)) = (&o.key_id, &current_key)
+                    && k != cur
+                {
+                    findings.push(finding(
+                        Some(r.idx),
+                        None,
+                        "retired-key",
+                        format!("signed by key {k} after the log rotated to key {cur}"),
+                    ));
+                }
+                if o.key_id.is_some() && current_key.is_none() {
+                    current_key = o.key_id.clone();
+                }
+                if let Some(next) = &o.rotates_to {
+                    current_key = Some(next.clone());
+                }
                 findings.extend(o.findings);
                 report.decisions += u64::from(o.decision);
                 report.erased += u64::from(o.erased);

@@ -108,6 +108,24 @@ fn rotated_key_keeps_old_records_verifying() {
     let rot = a.get_index(1).unwrap();
     assert_eq!(rot.entry.body.kind(), "key-rotation");
     assert_eq!(rot.entry.key_id, leaf(&before));
+    drop(a);
+    // Someone who kept (or stole) the retired key signs a new record with it: its signature is
+    // valid, but the log had rotated away from that key.
+    let retired = std::fs::read_dir(&log.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".retired"))
+        .unwrap();
+    std::fs::copy(&retired, log.dir.join("signing.key")).unwrap();
+    let late = log.record(3, "mallory");
+    let r = log.run(&["verify", "--all"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("entry 3") && r.stdout.contains("retired-key"),
+        "{}",
+        r.stdout
+    );
+    assert!(!late.is_empty());
 }
 
 #[test]
