@@ -7,12 +7,13 @@
 //! [`BASELINE_TOLERANCE`]). Lines holding only white space are dropped and the rest are numbered
 //! from 1 on each page. Text placed on the same baseline after a horizontal move is joined with
 //! one space (none before closing punctuation); white space runs collapse to one space and
-//! typographic ligatures are spelled out (`ﬁ` → `fi`). Rotated text, text drawn through
-//! transformed coordinate systems (`cm`) and Form XObjects are read in stream order without
-//! reordering; scanned pages have no text layer and yield no lines.
+//! typographic ligatures are spelled out (`ﬁ` → `fi`). Text of Form XObjects is read where the
+//! form is drawn (nested up to 8 deep). Rotated text and text drawn through transformed
+//! coordinate systems (`cm`) are read in stream order without reordering; scanned pages have no
+//! text layer and yield no lines.
 
 use lopdf::content::{Content, Operation};
-use lopdf::{Document, Encoding, Object, Stream, dictionary};
+use lopdf::{Dictionary, Document, Encoding, Object, Stream, dictionary};
 use std::collections::BTreeMap;
 
 use super::DocError;
@@ -113,6 +114,168 @@ fn decode(encoding: Option<&Encoding>, operands: &[Object], out: &mut String) {
     }
 }
 
+/// Text state carried through a content stream: enough for baselines.
+#[derive(Clone, Copy)]
+struct TextState {
+    /// Text line matrix origin (x, y) and its x/y scale.
+    lx: f64,
+    ly: f64,
+    sx: f64,
+    sy: f64,
+    leading: f64,
+    font_size: f64,
+}
+
+impl TextState {
+    fn new() -> Self {
+        TextState {
+            lx: 0.0,
+            ly: 0.0,
+            sx: 1.0,
+            sy: 1.0,
+            leading: 0.0,
+            font_size: 0.0,
+        }
+    }
+}
+
+/// Form XObjects nested deeper than this are not read (a malicious file could nest forever).
+const MAX_FORM_DEPTH: u32 = 8;
+
+/// The font encodings of a resource dictionary.
+fn encodings_of<'d>(
+    doc: &'d Document,
+    resources: Option<&'d Dictionary>,
+) -> BTreeMap<Vec<u8>, Encoding<'d>> {
+    let Some(fonts) = resources.and_then(|r| doc.get_dict_in_dict(r, b"Font").ok()) else {
+        return BTreeMap::new();
+    };
+    fonts
+        .iter()
+        .filter_map(|(name, obj)| {
+            let font = match obj {
+                Object::Reference(id) => doc.get_dictionary(*id).ok()?,
+                Object::Dictionary(d) => d,
+                _ => return None,
+            };
+            font.get_font_encoding_with_limit(doc, MAX_PAGE_CONTENT)
+                .ok()
+                .map(|e| (name.clone(), e))
+        })
+        .collect()
+}
+
+/// Walks the operators of one content stream (a page or a Form XObject), adding its text to `out`.
+fn walk<'d>(
+    doc: &'d Document,
+    ops: &[Operation],
+    encodings: &BTreeMap<Vec<u8>, Encoding<'d>>,
+    resources: Option<&'d Dictionary>,
+    out: &mut Lines,
+    depth: u32,
+) {
+    let mut t = TextState::new();
+    let mut encoding: Option<&Encoding> = None;
+    for op in ops {
+        let o = &op.operands;
+        match op.operator.as_str() {
+            "BT" => {
+                (t.lx, t.ly, t.sx, t.sy) = (0.0, 0.0, 1.0, 1.0);
+            }
+            "Tf" => {
+                t.font_size = o.get(1).map(num).unwrap_or(0.0);
+                encoding = o
+                    .first()
+                    .and_then(|n| n.as_name().ok())
+                    .and_then(|n| encodings.get(n));
+            }
+            "TL" => t.leading = o.first().map(num).unwrap_or(0.0),
+            "Tm" if o.len() == 6 => {
+                let (nx, ny) = (num(&o[4]), num(&o[5]));
+                if (ny - t.ly).abs() <= BASELINE_TOLERANCE && nx != t.lx {
+                    out.moved = true;
+                }
+                (t.sx, t.sy, t.lx, t.ly) = (num(&o[0]), num(&o[3]), nx, ny);
+            }
+            "Td" | "TD" if o.len() == 2 => {
+                let (tx, ty) = (num(&o[0]), num(&o[1]));
+                if op.operator == "TD" {
+                    t.leading = -ty;
+                }
+                t.lx += tx * t.sx;
+                t.ly += ty * if t.sy == 0.0 { 1.0 } else { t.sy };
+                if ty == 0.0 && tx != 0.0 {
+                    out.moved = true;
+                }
+            }
+            "T*" => t.ly -= t.leading * t.sy,
+            "Tj" | "TJ" | "'" | "\"" => {
+                if op.operator != "Tj" && op.operator != "TJ" {
+                    t.ly -= t.leading * t.sy;
+                }
+                let shown = if op.operator == "\"" {
+                    o.get(2..).unwrap_or(&[])
+                } else {
+                    &o[..]
+                };
+                let mut s = String::new();
+                decode(encoding, shown, &mut s);
+                out.show(t.ly, (t.font_size * t.sy).abs(), &s);
+            }
+            "Do" if depth < MAX_FORM_DEPTH => {
+                let form = o
+                    .first()
+                    .and_then(|n| n.as_name().ok())
+                    .zip(resources.and_then(|r| doc.get_dict_in_dict(r, b"XObject").ok()))
+                    .and_then(|(name, xobjects)| xobjects.get(name).ok())
+                    .and_then(|obj| obj.as_reference().ok())
+                    .and_then(|id| doc.get_object(id).ok())
+                    .and_then(|obj| obj.as_stream().ok())
+                    .filter(|st| {
+                        st.dict
+                            .get(b"Subtype")
+                            .and_then(|v| v.as_name())
+                            .is_ok_and(|n| n == b"Form")
+                    });
+                let Some(stream) = form else { continue };
+                let data = if stream.dict.has(b"Filter") {
+                    match stream.decompressed_content_with_limit(MAX_PAGE_CONTENT) {
+                        Ok(d) => d,
+                        Err(_) => continue,
+                    }
+                } else {
+                    stream.content.clone()
+                };
+                let Ok(content) = Content::decode(&data) else {
+                    continue;
+                };
+                // A form without resources uses its parent's.
+                let own = doc.get_dict_in_dict(&stream.dict, b"Resources").ok();
+                let form_resources = own.or(resources);
+                let form_encodings = if own.is_some() {
+                    encodings_of(doc, form_resources)
+                } else {
+                    BTreeMap::new()
+                };
+                let encs = if own.is_some() {
+                    &form_encodings
+                } else {
+                    encodings
+                };
+                walk(
+                    doc,
+                    &content.operations,
+                    encs,
+                    form_resources,
+                    out,
+                    depth + 1,
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The lines of each page of the PDF in `bytes`.
 pub fn extract(bytes: &[u8]) -> Result<Vec<Vec<String>>, DocError> {
     let doc = Document::load_mem(bytes).map_err(|e| DocError::Pdf(e.to_string()))?;
@@ -140,6 +303,11 @@ pub fn extract(bytes: &[u8]) -> Result<Vec<Vec<String>>, DocError> {
             .map_err(|e| DocError::Pdf(format!("page {number}: {e}")))?;
         let content =
             Content::decode(&data).map_err(|e| DocError::Pdf(format!("page {number}: {e}")))?;
+        let resources = match doc.get_page_resources(page_id) {
+            Ok((Some(dict), _)) => Some(dict),
+            Ok((None, ids)) => ids.first().and_then(|id| doc.get_dictionary(*id).ok()),
+            Err(_) => None,
+        };
         let mut out = Lines {
             lines: Vec::new(),
             current: String::new(),
@@ -147,65 +315,14 @@ pub fn extract(bytes: &[u8]) -> Result<Vec<Vec<String>>, DocError> {
             moved: false,
             line_size: 0.0,
         };
-        // Text line matrix origin (x, y) and scale of y; enough for baselines.
-        let (mut lx, mut ly) = (0.0f64, 0.0f64);
-        let (mut sx, mut sy) = (1.0f64, 1.0f64);
-        let mut leading = 0.0f64;
-        let mut font_size = 0.0f64;
-        let mut encoding: Option<&Encoding> = None;
-        for op in &content.operations {
-            let o = &op.operands;
-            match op.operator.as_str() {
-                "BT" => {
-                    (lx, ly, sx, sy) = (0.0, 0.0, 1.0, 1.0);
-                }
-                "Tf" => {
-                    font_size = o.get(1).map(num).unwrap_or(0.0);
-                    encoding = o
-                        .first()
-                        .and_then(|n| n.as_name().ok())
-                        .and_then(|n| encodings.get(n));
-                }
-                "TL" => leading = o.first().map(num).unwrap_or(0.0),
-                "Tm" if o.len() == 6 => {
-                    let (nx, ny) = (num(&o[4]), num(&o[5]));
-                    if (ny - ly).abs() <= BASELINE_TOLERANCE && nx != lx {
-                        out.moved = true;
-                    }
-                    (sx, sy, lx, ly) = (num(&o[0]), num(&o[3]), nx, ny);
-                }
-                "Td" | "TD" if o.len() == 2 => {
-                    let (tx, ty) = (num(&o[0]), num(&o[1]));
-                    if op.operator == "TD" {
-                        leading = -ty;
-                    }
-                    lx += tx * sx;
-                    ly += ty * if sy == 0.0 { 1.0 } else { sy };
-                    if ty == 0.0 && tx != 0.0 {
-                        out.moved = true;
-                    }
-                }
-                "T*" => ly -= leading * sy,
-                "Tj" | "TJ" => {
-                    let mut s = String::new();
-                    decode(encoding, o, &mut s);
-                    out.show(ly, (font_size * sy).abs(), &s);
-                }
-                "'" => {
-                    ly -= leading * sy;
-                    let mut s = String::new();
-                    decode(encoding, o, &mut s);
-                    out.show(ly, (font_size * sy).abs(), &s);
-                }
-                "\"" => {
-                    ly -= leading * sy;
-                    let mut s = String::new();
-                    decode(encoding, o.get(2..).unwrap_or(&[]), &mut s);
-                    out.show(ly, (font_size * sy).abs(), &s);
-                }
-                _ => {}
-            }
-        }
+        walk(
+            &doc,
+            &content.operations,
+            &encodings,
+            resources,
+            &mut out,
+            0,
+        );
         out.flush();
         pages.push(out.lines);
     }
@@ -386,6 +503,72 @@ mod tests {
         assert_eq!(
             extract(&pdf(vec![page])).unwrap()[0],
             vec!["E = mc2 holds, they say", "next line"]
+        );
+    }
+
+    #[test]
+    fn text_inside_form_xobjects_is_read_in_place() {
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let font_id = doc.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica", "Encoding" => "WinAnsiEncoding",
+        });
+        let form_ops = Content {
+            operations: vec![
+                op("BT", vec![]),
+                op("Tf", vec!["F1".into(), 12.into()]),
+                op("Td", vec![72.into(), 650.into()]),
+                op("Tj", vec![Object::string_literal("Stamped inside a form")]),
+                op("ET", vec![]),
+            ],
+        };
+        let form_id = doc.add_object(Stream::new(
+            dictionary! {
+                "Type" => "XObject", "Subtype" => "Form",
+                "BBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+                "Resources" => dictionary! { "Font" => dictionary! { "F1" => font_id } },
+            },
+            form_ops.encode().unwrap(),
+        ));
+        let page_ops = Content {
+            operations: vec![
+                op("BT", vec![]),
+                op("Tf", vec!["F1".into(), 12.into()]),
+                op("Td", vec![72.into(), 700.into()]),
+                op("Tj", vec![Object::string_literal("Before the form")]),
+                op("ET", vec![]),
+                op("q", vec![]),
+                op("Do", vec!["X1".into()]),
+                op("Q", vec![]),
+                op("BT", vec![]),
+                op("Tf", vec!["F1".into(), 12.into()]),
+                op("Td", vec![72.into(), 600.into()]),
+                op("Tj", vec![Object::string_literal("After the form")]),
+                op("ET", vec![]),
+            ],
+        };
+        let content_id = doc.add_object(Stream::new(dictionary! {}, page_ops.encode().unwrap()));
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+            "Resources" => dictionary! {
+                "Font" => dictionary! { "F1" => font_id },
+                "XObject" => dictionary! { "X1" => form_id },
+            },
+        });
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            }),
+        );
+        let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        doc.trailer.set("Root", catalog_id);
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        assert_eq!(
+            extract(&bytes).unwrap()[0],
+            vec!["Before the form", "Stamped inside a form", "After the form"]
         );
     }
 
