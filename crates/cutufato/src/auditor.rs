@@ -395,12 +395,12 @@ impl Auditor {
         if k.is_some() || !create {
             return Ok(k);
         }
-        let key = random_bytes(32);
+        // OR IGNORE + read back: another writer may have created the key meanwhile.
         self.conn.execute(
-            "INSERT INTO subjects(subject, key) VALUES (?1, ?2)",
-            params![subject, key],
+            "INSERT OR IGNORE INTO subjects(subject, key) VALUES (?1, ?2)",
+            params![subject, random_bytes(32)],
         )?;
-        Ok(Some(key))
+        self.subject_key(subject, false)
     }
 
     /// Signs and appends entries in one transaction, then writes the checkpoint outside the DB.
