@@ -658,6 +658,15 @@ impl Auditor {
         report.root = frontier.root();
         match cps.last() {
             None => findings.push(finding(None, None, "no-checkpoint", "the database holds no valid signed checkpoint")),
+            Some((s, _)) if *s > report.size => findings.push(finding(
+                Some(report.size),
+                None,
+                "log-truncated",
+                format!(
+                    "the database holds a signed checkpoint for {s} entries but only {} entries: entries {}..{s} were removed",
+                    report.size, report.size
+                ),
+            )),
             Some((s, _)) if *s < report.size => findings.push(finding(
                 Some(*s),
                 None,
