@@ -67,6 +67,8 @@ pub enum LogError {
     Invalid(String),
     #[error("{0}")]
     Inconsistent(String),
+    #[error("batch commit failed: {0}")]
+    Batch(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
@@ -710,7 +712,7 @@ fn load_signer(path: &Path, origin: &str) -> Result<Signer, LogError> {
     Ok(signer)
 }
 
-fn validate(d: &Decision) -> Result<(), LogError> {
+pub(crate) fn validate(d: &Decision) -> Result<(), LogError> {
     if d.model.name.trim().is_empty() {
         return Err(LogError::Invalid("model name is empty".into()));
     }

@@ -11,6 +11,7 @@
 pub mod auditor;
 pub mod cli;
 pub mod export;
+pub mod group;
 pub mod merkle;
 pub mod note;
 pub mod par;
@@ -19,4 +20,5 @@ pub mod store;
 pub mod verify;
 
 pub use auditor::{Auditor, Content, LogError};
+pub use group::GroupCommit;
 pub use record::{ContextChunk, Decision, Entry, Evaluator, Model};
