@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cutufato::merkle::{self, leaf_hash};
 use cutufato::store;
-use cutufato::{Auditor, ContextChunk, Decision};
+use cutufato::{Auditor, ContextChunk, Decision, GroupCommit};
 
 fn decision(i: u64) -> Decision {
     let prompt = format!(
@@ -96,6 +96,36 @@ fn main() {
         let cpu = cpu_seconds() - c;
         println!(
             "append, batch {batch:>5}: {count:>8} records in {:>7.2} s = {:>8.0} signed appends/s ({:.0} per CPU-second)",
+            d.as_secs_f64(),
+            per_sec(count, d),
+            count as f64 / cpu.max(0.01)
+        );
+    }
+
+    // Group commit: 16 threads each calling record() for one decision at a time.
+    {
+        let log = Auditor::init(base.path().join("group"), Some("bench.example/log")).unwrap();
+        let (gc, writer) = GroupCommit::start(log, 1000);
+        let (threads, per) = (16u64, 1250u64);
+        let t = Instant::now();
+        let c = cpu_seconds();
+        std::thread::scope(|s| {
+            for k in 0..threads {
+                let gc = gc.clone();
+                s.spawn(move || {
+                    for i in 0..per {
+                        gc.record(decision(k * per + i)).unwrap();
+                    }
+                });
+            }
+        });
+        let d = t.elapsed();
+        let cpu = cpu_seconds() - c;
+        drop(gc);
+        writer.join();
+        let count = threads * per;
+        println!(
+            "append, group commit, {threads} threads calling record(): {count} records in {:.2} s = {:.0} signed appends/s ({:.0} per CPU-second)",
             d.as_secs_f64(),
             per_sec(count, d),
             count as f64 / cpu.max(0.01)

@@ -67,6 +67,8 @@ pub enum LogError {
     Invalid(String),
     #[error("{0}")]
     Inconsistent(String),
+    #[error("batch commit failed: {0}")]
+    Batch(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
@@ -395,12 +397,12 @@ impl Auditor {
         if k.is_some() || !create {
             return Ok(k);
         }
-        let key = random_bytes(32);
+        // OR IGNORE + read back: another writer may have created the key meanwhile.
         self.conn.execute(
-            "INSERT INTO subjects(subject, key) VALUES (?1, ?2)",
-            params![subject, key],
+            "INSERT OR IGNORE INTO subjects(subject, key) VALUES (?1, ?2)",
+            params![subject, random_bytes(32)],
         )?;
-        Ok(Some(key))
+        self.subject_key(subject, false)
     }
 
     /// Signs and appends entries in one transaction, then writes the checkpoint outside the DB.
@@ -710,7 +712,7 @@ fn load_signer(path: &Path, origin: &str) -> Result<Signer, LogError> {
     Ok(signer)
 }
 
-fn validate(d: &Decision) -> Result<(), LogError> {
+pub(crate) fn validate(d: &Decision) -> Result<(), LogError> {
     if d.model.name.trim().is_empty() {
         return Err(LogError::Invalid("model name is empty".into()));
     }

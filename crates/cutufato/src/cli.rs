@@ -565,6 +565,11 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
             "signature-invalid",
         ]) {
             println!("❌ Signature invalid");
+        } else if has(&["retired-key"]) {
+            println!(
+                "❌ Signed by key {}, retired before this record was written",
+                r.key_id
+            );
         } else {
             println!("✅ Signature valid (key {})", r.key_id);
         }

@@ -21,6 +21,7 @@ pub mod cli_attr;
 pub mod documents;
 pub mod eval;
 pub mod export;
+pub mod group;
 pub mod merkle;
 pub mod note;
 pub mod par;
@@ -29,4 +30,5 @@ pub mod store;
 pub mod verify;
 
 pub use auditor::{Auditor, Content, LogError};
+pub use group::GroupCommit;
 pub use record::{ContextChunk, Decision, Entry, Evaluator, Model};

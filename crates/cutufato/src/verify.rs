@@ -336,6 +336,16 @@ impl Auditor {
         let mut findings = Vec::new();
         if let Err(f) = check_leaf(index, &leaf, trusted, self.origin()) {
             findings.push(f);
+        } else if let Some(to) = self.rotated_away(&entry.key_id, index)? {
+            findings.push(finding(
+                Some(index),
+                Some(execution_id),
+                "retired-key",
+                format!(
+                    "signed by key {} after the log rotated to key {to}",
+                    entry.key_id
+                ),
+            ));
         }
         // Inclusion under the latest checkpoint in the database.
         let mut checkpoint_size = 0;
@@ -418,6 +428,25 @@ impl Auditor {
             hallucination_detected: hall,
             findings,
         })
+    }
+
+    /// If a rotation logged before `index` retired `key_id`, the key it rotated to.
+    fn rotated_away(&self, key_id: &str, index: u64) -> Result<Option<String>, LogError> {
+        let mut st = self.connection().prepare(
+            "SELECT leaf FROM entries WHERE kind = 'key-rotation' AND idx < ?1 ORDER BY idx",
+        )?;
+        let rows = st.query_map([index as i64], |r| r.get::<_, Vec<u8>>(0))?;
+        for leaf in rows {
+            if let Ok((_, e)) = parse_leaf(&leaf?)
+                && let Body::KeyRotation(k) = e.body
+                && let (Ok(old), Ok(new)) =
+                    (Verifier::parse(&k.old_key), Verifier::parse(&k.new_key))
+                && old.id_hex() == key_id
+            {
+                return Ok(Some(new.id_hex()));
+            }
+        }
+        Ok(None)
     }
 
     /// A row whose leaf no longer parses: report it as found, with an unparsable entry.
@@ -629,6 +658,15 @@ impl Auditor {
         report.root = frontier.root();
         match cps.last() {
             None => findings.push(finding(None, None, "no-checkpoint", "the database holds no valid signed checkpoint")),
+            Some((s, _)) if *s > report.size => findings.push(finding(
+                Some(report.size),
+                None,
+                "log-truncated",
+                format!(
+                    "the database holds a signed checkpoint for {s} entries but only {} entries: entries {}..{s} were removed",
+                    report.size, report.size
+                ),
+            )),
             Some((s, _)) if *s < report.size => findings.push(finding(
                 Some(*s),
                 None,

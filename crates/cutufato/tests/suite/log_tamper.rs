@@ -265,3 +265,20 @@ fn garbled_leaf_is_named() {
     assert_eq!(v["kind"], "unreadable");
     assert_eq!(v["findings"][0]["code"], "leaf-malformed");
 }
+
+#[test]
+fn truncation_that_leaves_checkpoints_behind_is_named_even_without_the_outside_file() {
+    let (log, _) = six();
+    log.db()
+        .execute("DELETE FROM entries WHERE idx >= 5", [])
+        .unwrap();
+    std::fs::remove_file(log.dir.join("checkpoint")).unwrap();
+    let r = verify_all(&log);
+    assert_eq!(r.code, 1);
+    let first = first_problem(&r);
+    assert!(
+        first.contains("entry 5") && first.contains("log-truncated"),
+        "{}",
+        r.stdout
+    );
+}
