@@ -300,11 +300,13 @@ pub async fn refresh(
             }
         }
     }
-    let fetched: Vec<Result<osv::Record, AdvisoryError>> =
-        futures::stream::iter(need.iter().map(|id| client.vuln(id)))
-            .buffer_unordered(FETCH_CONCURRENCY)
-            .collect()
-            .await;
+    let fetched: Vec<Result<osv::Record, AdvisoryError>> = futures::stream::iter(
+        need.into_iter()
+            .map(|id| async move { client.vuln(&id).await }),
+    )
+    .buffer_unordered(FETCH_CONCURRENCY)
+    .collect()
+    .await;
     let records = fetched.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut guard = lock(store);
     let source = format!("online {}", client.base());
