@@ -49,6 +49,13 @@ fn unprivileged_user_with_a_delegated_cgroup_gets_the_sandbox() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(code.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The test binary may live under a directory the unprivileged user cannot traverse (CI builds
+    // under root's home): run a copy from a world-readable temporary directory.
+    let bindir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bindir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bindir.path().join("babuino");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let join: String = dirs
         .iter()
         .map(|d| format!("echo $$ > {}/cgroup.procs; ", d.display()))
@@ -56,7 +63,8 @@ fn unprivileged_user_with_a_delegated_cgroup_gets_the_sandbox() {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "{join}exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i HOME=/nonexistent PATH=/usr/bin:/bin XDG_RUNTIME_DIR= {BIN} run --json {}",
+            "{join}exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i HOME=/nonexistent PATH=/usr/bin:/bin XDG_RUNTIME_DIR= {} run --json {}",
+            bin.display(),
             script.display()
         ))
         .output()
