@@ -222,7 +222,15 @@ impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let policy = dir.path().join("sentinel.toml");
-        std::fs::write(&policy, "[rules]\ninstall-scripts = \"block\"\n").unwrap();
+        // Advisories are tested in `advisory*.rs`; here the engine's registry verdicts alone decide
+        // (with no OSV mirror the advisory step would fail closed and block everything). The
+        // derived squats (`siix`, `is-numbr`) copy the real package's whole history, so they would
+        // look established (old, many versions) and be capped at a warning: turn that filter off.
+        std::fs::write(
+            &policy,
+            "[rules]\ninstall-scripts = \"block\"\n\n[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
+        )
+        .unwrap();
         Env { dir, policy }
     }
 
