@@ -825,22 +825,7 @@ pub fn verify_consistency_bundle(
         .and_then(|l| l.strip_prefix("old "))
         .and_then(|n| n.trim_end().parse().ok())
         .ok_or_else(|| bad("missing or invalid old size line"))?;
-    let mut proof = Vec::new();
-    loop {
-        let l = lines
-            .next()
-            .ok_or_else(|| bad("missing blank line before the checkpoint"))?;
-        if l == "\n" {
-            break;
-        }
-        let h: Hash = B64
-            .decode(l.trim_end())
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| bad("proof hash is not 32 bytes of base64"))?;
-        proof.push(h);
-    }
-    let note: String = lines.collect();
+    let (proof, note) = read_proof_and_note(&mut lines)?;
     let (new, _) = Checkpoint::open(&note, trusted, None)?;
     let (old, _) = Checkpoint::open(old_note, trusted, Some(&new.origin))?;
     if old.size != old_size {
@@ -925,22 +910,7 @@ pub fn verify_bundle(
         .strip_prefix("index ")
         .and_then(|i| i.trim_end().parse().ok())
         .ok_or_else(|| bad("missing or invalid index line"))?;
-    let mut proof = Vec::new();
-    loop {
-        let l = lines
-            .next()
-            .ok_or_else(|| bad("missing blank line before the checkpoint"))?;
-        if l == "\n" {
-            break;
-        }
-        let h: Hash = B64
-            .decode(l.trim_end())
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| bad("proof hash is not 32 bytes of base64"))?;
-        proof.push(h);
-    }
-    let note: String = lines.collect();
+    let (proof, note) = read_proof_and_note(&mut lines)?;
     let (cp, opened) = Checkpoint::open(&note, trusted, None)?;
     let leaf = leaf
         .map(<[u8]>::to_vec)
@@ -983,4 +953,28 @@ pub fn load_keys(args: &[String]) -> Result<Vec<Verifier>, LogError> {
         }
     }
     Ok(out)
+}
+
+/// The tail shared by both proof bundles: base64 proof hashes, one per line, a blank line, then the
+/// signed checkpoint note (returned as text).
+fn read_proof_and_note<'a>(
+    lines: &mut impl Iterator<Item = &'a str>,
+) -> Result<(Vec<Hash>, String), BundleError> {
+    let bad = |m: &str| BundleError::Malformed(m.to_owned());
+    let mut proof = Vec::new();
+    loop {
+        let l = lines
+            .next()
+            .ok_or_else(|| bad("missing blank line before the checkpoint"))?;
+        if l == "\n" {
+            break;
+        }
+        let h: Hash = B64
+            .decode(l.trim_end())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| bad("proof hash is not 32 bytes of base64"))?;
+        proof.push(h);
+    }
+    Ok((proof, lines.collect()))
 }

@@ -492,12 +492,7 @@ pub fn parse_pypi_ranking(what: &str, body: &[u8]) -> Result<Vec<CorpusRow>, Upd
             figure: r.download_count,
         })
         .collect();
-    if rows.is_empty() {
-        return Err(UpdateError::Empty {
-            what: what.to_owned(),
-        });
-    }
-    Ok(rows)
+    non_empty(rows, what)
 }
 
 /// PEP 508 project names: ASCII letters and digits, with `.`, `-`, `_` inside.
@@ -619,12 +614,7 @@ pub fn parse_crates_dump(
             });
         }
     }
-    if rows.is_empty() {
-        return Err(UpdateError::Empty {
-            what: what.to_owned(),
-        });
-    }
-    Ok(rows)
+    non_empty(rows, what)
 }
 
 /// crates.io's rules: ASCII letters, digits, `-` and `_`, starting with a letter, at most 64 long.
@@ -761,12 +751,7 @@ pub fn parse_go_list(what: &str, body: &[u8]) -> Result<Vec<CorpusRow>, UpdateEr
             });
         }
     }
-    if rows.is_empty() {
-        return Err(UpdateError::Empty {
-            what: what.to_owned(),
-        });
-    }
-    Ok(rows)
+    non_empty(rows, what)
 }
 
 /// A plausible Go module path: slash-separated elements of letters, digits and `-._~`, the first
@@ -853,6 +838,16 @@ pub fn write_tsv(path: &Path, column: &str, rows: &[CorpusRow]) -> Result<(), Up
         let _ = std::fs::remove_file(&tmp);
         io(e)
     })
+}
+
+/// A refresh that produced no names is an error: a corpus is never replaced by an empty one.
+fn non_empty(rows: Vec<CorpusRow>, what: &str) -> Result<Vec<CorpusRow>, UpdateError> {
+    if rows.is_empty() {
+        return Err(UpdateError::Empty {
+            what: what.to_owned(),
+        });
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
