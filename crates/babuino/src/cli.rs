@@ -3,7 +3,8 @@
 //! Exit codes of `babuino run`: the program's own exit code when it exits by itself; 121 output
 //! cap, 122 process limit, 123 memory limit, 124 timeout, 125 sandbox could not be set up (or
 //! backend unavailable), 126/127 program not executable / not found inside the sandbox,
-//! 128+N killed by signal N; 2 bad input (nothing was run).
+//! 128+N killed by signal N; 2 bad input (nothing was run); with `--audit`: 2 no log at DIR and
+//! 125 log unusable (nothing was run), 120 the run finished but could not be recorded.
 
 use crate::backend::{OutputSink, Stream, backend_for};
 use crate::report::{Event, RunReport};
@@ -19,6 +20,8 @@ use std::process::ExitCode;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the sandbox could not be set up.
 pub const EXIT_SETUP: u8 = 125;
+/// Exit code when the run finished but its audit record could not be written.
+pub const EXIT_AUDIT: u8 = 120;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,6 +42,8 @@ enum Cmd {
     Cleanup,
     /// Show which isolation features this host offers
     Check,
+    /// Serve the `run_code` tool over the Model Context Protocol (stdio, or --http)
+    Mcp(Box<crate::mcp::McpArgs>),
     /// Prepare a backend once (downloads and builds what it needs; idempotent)
     Setup {
         #[command(subcommand)]
@@ -76,7 +81,8 @@ enum SetupWhat {
     after_help = "Exit codes: the program's own code when it exits by itself; 2 bad input \
 (nothing ran); 121 output cap; 122 process limit; 123 memory limit; 124 timeout; 125 sandbox \
 setup failed or backend unavailable; 126/127 program not executable/not found; 128+N killed by \
-signal N."
+signal N. With --audit: 2 no log at DIR, 125 log unusable (nothing ran), 120 the run finished \
+but could not be recorded."
 )]
 struct RunArgs {
     /// Allow connections to HOST[:PORT] through the egress proxy (exact name or *.domain;
@@ -136,6 +142,13 @@ struct RunArgs {
     /// Config file [default: $BABUINO_CONFIG or ~/.config/babuino/config.toml if present]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Record the run in the Cutufato log in DIR (made by `cutufato init --dir DIR`); nothing
+    /// runs unless the log can take the record
+    #[arg(long, value_name = "DIR", env = "BABUINO_AUDIT")]
+    audit: Option<PathBuf>,
+    /// Agent session id recorded with the run [default: $TRIAD_SESSION]
+    #[arg(long = "audit-session", value_name = "ID", requires = "audit")]
+    audit_session: Option<String>,
     /// The script or executable (a file), or a command from /usr/bin, then its arguments
     #[arg(
         value_name = "PROGRAM [ARGS]...",
@@ -400,6 +413,18 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let mut audit = match a
+        .audit
+        .as_deref()
+        .map(|dir| crate::audit::open_for_run(dir, a.audit_session.as_deref(), &spec))
+    {
+        None => None,
+        Some(Ok(x)) => Some(x),
+        Some(Err(e)) => {
+            eprintln!("babuino: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
     let chosen = match (spec.backend, a.accel) {
         (BackendKind::Kvm, Some(accel)) => crate::vm::VmBackend::from_env().and_then(|mut b| {
             use crate::backend::Backend;
@@ -414,6 +439,10 @@ fn run(a: RunArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => {
             eprintln!("babuino: {e}");
+            if let Some(audit) = &mut audit {
+                let failed = crate::audit::setup_failed_report(&spec, &e.to_string());
+                return audit_done(audit.record(&failed), a.quiet, EXIT_SETUP);
+            }
             return ExitCode::from(EXIT_SETUP);
         }
     };
@@ -432,12 +461,21 @@ fn run(a: RunArgs) -> ExitCode {
         Err(e) => {
             sink.flush();
             eprintln!("babuino: {e}");
+            if let Some(audit) = &mut audit {
+                let failed = crate::audit::setup_failed_report(&spec, &e.to_string());
+                return audit_done(audit.record(&failed), a.quiet, EXIT_SETUP);
+            }
             return ExitCode::from(EXIT_SETUP);
         }
     };
     sink.flush();
+    let recorded = audit.as_mut().map(|audit| audit.record(&report));
     if a.json {
-        match serde_json::to_string_pretty(&report) {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if let (Some(Ok(r)), Some(o)) = (&recorded, value.as_object_mut()) {
+            o.insert("audit".into(), serde_json::to_value(r).unwrap_or_default());
+        }
+        match serde_json::to_string_pretty(&value) {
             Ok(j) => println!("{j}"),
             Err(e) => eprintln!("babuino: cannot encode the report: {e}"),
         }
@@ -448,7 +486,34 @@ fn run(a: RunArgs) -> ExitCode {
             report.timings.total_ms / 1000.0
         );
     }
-    ExitCode::from(report.exit_code)
+    match recorded {
+        Some(r) => audit_done(r, a.quiet, report.exit_code),
+        None => ExitCode::from(report.exit_code),
+    }
+}
+
+/// Says where the run was recorded (or that it was not: exit 120) and returns the exit code.
+fn audit_done(
+    recorded: Result<crate::audit::Recorded, crate::audit::AuditError>,
+    quiet: bool,
+    code: u8,
+) -> ExitCode {
+    match recorded {
+        Ok(r) => {
+            if !quiet {
+                eprintln!(
+                    "[babuino] recorded as {} in {}",
+                    r.execution_id,
+                    r.dir.display()
+                );
+            }
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            eprintln!("babuino: {e}");
+            ExitCode::from(EXIT_AUDIT)
+        }
+    }
 }
 
 fn check() -> ExitCode {
@@ -502,6 +567,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Check => check(),
+        Cmd::Mcp(a) => crate::mcp::main(*a),
         Cmd::Setup {
             what: SetupWhat::Vm { dir, guest, force },
         } => setup_vm(dir, guest, force),

@@ -3,6 +3,8 @@
 //! The library holds everything; the `babuino` binary only calls [`cli::main`].
 //! - [`spec`]: the backend-neutral run spec (program, code dir, env, limits, allow-list).
 //! - [`report`]: the run report (exit, events, timings), the stable `--json` output.
+//! - [`audit`]: recording runs as signed events in a Cutufato log (`--audit DIR`).
+//! - [`mcp`]: the MCP server (`babuino mcp`): the `run_code` tool under the server's ceilings.
 //! - [`backend`]: the [`backend::Backend`] trait every isolation mechanism implements.
 //! - [`egress`]: the host-side egress proxy enforcing the domain allow-list.
 //! - [`native`]: the Linux backend (namespaces, seccomp, Landlock, cgroups).
@@ -11,10 +13,12 @@
 //! What it is not: a defence against kernel exploits (the native backend shares the host kernel;
 //! use the micro-VM backend for that).
 
+pub mod audit;
 pub mod backend;
 pub mod cgroup;
 pub mod cli;
 pub mod egress;
+pub mod mcp;
 pub mod native;
 pub mod report;
 pub mod spec;

@@ -1,3 +1,5 @@
+mod audit;
+mod mcp;
 mod native_attacks;
 mod native_cleanup;
 mod native_cli;

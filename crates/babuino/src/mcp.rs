@@ -1,0 +1,991 @@
+//! `babuino mcp`: the sandbox as a Model Context Protocol server with one tool, `run_code`.
+//!
+//! Each call runs the given code in a fresh sandbox (the library's backends, not a subprocess
+//! of the CLI) and returns how it ended, its output (capped), what was denied or blocked, and
+//! the full run report. The SERVER's flags are the ceiling: a call may ask for a shorter
+//! timeout, less memory or fewer hosts, never more. An assistant connected to this server
+//! cannot widen its own sandbox. With `--audit DIR` every call is recorded in the Cutufato log
+//! (checked writable before the run: nothing runs unrecorded).
+//!
+//! Stdout is the protocol over stdio: nothing else may print there (logs go to stderr).
+#![deny(clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use clap::Args;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::schema_for_type;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::audit::{AuditLog, Recorded};
+use crate::backend::{OutputSink, Stream, backend_for};
+use crate::report::{EventKind, Exit};
+use crate::spec::{self, BackendKind, HostPattern, Interpreter, Limits, NetworkPolicy, RunSpec};
+
+/// Bytes of stdout (and, separately, of stderr) returned to the client; the rest is dropped and
+/// flagged `truncated` (the run's own output cap still applies).
+pub const RETURNED_OUTPUT: usize = 64 << 10;
+/// Largest `code` accepted.
+pub const MAX_CODE: usize = 1 << 20;
+/// Most bytes of `files` plus `stdin` in one call.
+pub const MAX_FILES_BYTES: usize = 8 << 20;
+/// Most entries in `files`.
+pub const MAX_FILES: usize = 64;
+/// Most code kept in the audit record (longer code is recorded by its hash only).
+const AUDIT_CODE: usize = 256 << 10;
+
+/// Exit codes of `babuino mcp`.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_UNAVAILABLE: u8 = 125;
+pub const EXIT_FAILED: u8 = 1;
+
+/// Flags of `babuino mcp`: the ceilings every call runs under.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Exit codes: 0 client closed the session (or SIGINT/SIGTERM); 1 the \
+server failed; 2 bad flags or no audit log at DIR; 125 backend unavailable or audit log \
+unusable."
+)]
+pub struct McpArgs {
+    /// Hosts calls may reach (HOST[:PORT], *.domain, @pypi, @npm, @crates); a call may ask for
+    /// fewer, never others [default: none]
+    #[arg(
+        long = "network-allow",
+        value_name = "HOST[:PORT]",
+        value_delimiter = ','
+    )]
+    pub network_allow: Vec<String>,
+    /// Most memory a call may have, and its default [default: 512M]
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Longest timeout a call may have, and its default [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// CPU share of every call in cores [default: 1]
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// Isolation backend of every call: native, kvm or auto [default: auto]
+    #[arg(long = "sandbox", value_name = "BACKEND")]
+    pub sandbox: Option<String>,
+    /// Most sandboxes running at once (further calls wait)
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub parallel: usize,
+    /// Record every call in the Cutufato log in DIR (made by `cutufato init --dir DIR`)
+    #[arg(long, value_name = "DIR", env = "BABUINO_AUDIT")]
+    pub audit: Option<PathBuf>,
+    /// Agent session id recorded with each call [default: $TRIAD_SESSION]
+    #[arg(long = "audit-session", value_name = "ID", requires = "audit")]
+    pub audit_session: Option<String>,
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8765)
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+}
+
+/// What the server allows; every call runs within it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ceilings {
+    /// Limits of a call that asks for nothing; a call may lower `timeout` and `memory`.
+    pub limits: Limits,
+    /// Hosts a call may reach (all of them when the call does not say).
+    pub network: NetworkPolicy,
+    pub backend: BackendKind,
+}
+
+impl Ceilings {
+    /// The ceilings from the server's flags; errors are bad flags.
+    pub fn from_args(a: &McpArgs) -> Result<Self, spec::SpecError> {
+        let mut limits = Limits::default();
+        if let Some(m) = &a.memory {
+            limits.memory_bytes = spec::parse_size(m)?;
+        }
+        if let Some(t) = &a.timeout {
+            limits.timeout = spec::parse_duration(t)?;
+        }
+        if let Some(c) = &a.cpus {
+            limits.cpus = spec::parse_cpus(c)?;
+        }
+        let mut network = NetworkPolicy::default();
+        for h in &a.network_allow {
+            for p in spec::parse_allow_entry(h)? {
+                if !network.allow.contains(&p) {
+                    network.allow.push(p);
+                }
+            }
+        }
+        let backend = match &a.sandbox {
+            Some(s) => s.parse()?,
+            None => BackendKind::Auto,
+        };
+        Ok(Ceilings {
+            limits,
+            network,
+            backend,
+        })
+    }
+
+    fn allowed_hosts(&self) -> String {
+        if self.network.allow.is_empty() {
+            "none: this server gives its sandboxes no network".into()
+        } else {
+            let v: Vec<String> = self.network.allow.iter().map(|h| h.to_string()).collect();
+            v.join(", ")
+        }
+    }
+}
+
+/// Whether every connection `req` allows is allowed by one of `ceiling`.
+pub fn covered(req: &HostPattern, ceiling: &[HostPattern]) -> bool {
+    let ports: &[u16] = match &req.port {
+        Some(p) => std::slice::from_ref(p),
+        None => &[80, 443],
+    };
+    ports.iter().all(|&port| {
+        ceiling.iter().any(|c| {
+            if !req.wildcard {
+                return c.matches(&req.host, port);
+            }
+            let port_ok = match c.port {
+                Some(p) => p == port,
+                None => port == 80 || port == 443,
+            };
+            port_ok
+                && c.wildcard
+                && (req.host == c.host || req.host.ends_with(&format!(".{}", c.host)))
+        })
+    })
+}
+
+/// Language of the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[serde(alias = "python3")]
+    Python,
+    #[serde(alias = "javascript", alias = "js")]
+    Node,
+    Sh,
+    Bash,
+}
+
+impl Language {
+    fn file_name(self) -> &'static str {
+        match self {
+            Language::Python => "main.py",
+            Language::Node => "main.js",
+            Language::Sh => "main.sh",
+            Language::Bash => "main.bash",
+        }
+    }
+    fn interpreter(self) -> Interpreter {
+        match self {
+            Language::Python => Interpreter::Python3,
+            Language::Node => Interpreter::Node,
+            Language::Sh => Interpreter::Sh,
+            Language::Bash => Interpreter::Bash,
+        }
+    }
+}
+
+/// A duration or size: a string with a unit (`10s`, `256M`) or a number (seconds, bytes).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Amount {
+    Number(f64),
+    Text(String),
+}
+
+impl Amount {
+    fn text(&self) -> String {
+        match self {
+            Amount::Number(n) => n.to_string(),
+            Amount::Text(s) => s.clone(),
+        }
+    }
+}
+
+/// Arguments of `run_code`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunCodeArgs {
+    /// The program's source code (at most 1 MiB).
+    pub code: String,
+    /// How to run it: `python`, `node`, `sh` or `bash`.
+    pub language: Language,
+    /// Command-line arguments of the program.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Text given to the program on its standard input (otherwise it reads nothing).
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Extra files written next to the code in the read-only code directory (`/code`), as
+    /// relative path -> text content (at most 64 files, 8 MiB with stdin).
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Hosts the program may reach, among those the server allows (HOST[:PORT] or *.domain);
+    /// omit for all the server allows, `[]` for no network.
+    #[serde(default)]
+    pub network_allow: Option<Vec<String>>,
+    /// Wall-clock timeout (`10s`, `500ms`, or seconds); at most the server's.
+    #[serde(default)]
+    pub timeout: Option<Amount>,
+    /// Memory limit (`256M`, or bytes); at most the server's.
+    #[serde(default)]
+    pub memory: Option<Amount>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExitInfo {
+    /// `exited`, `timeout`, `memory`, `pids`, `signal`, `output-cap` or `setup-failed`.
+    pub kind: String,
+    /// The program's exit code (`exited`) or the signal number (`signal`); null otherwise.
+    pub code: Option<i32>,
+    /// One line for people: `exit 1`, `timeout (whole process tree killed)`.
+    pub description: String,
+}
+
+impl ExitInfo {
+    fn of(exit: &Exit) -> Self {
+        let (kind, code) = match exit {
+            Exit::Code(c) => ("exited", Some(*c)),
+            Exit::Timeout => ("timeout", None),
+            Exit::Memory => ("memory", None),
+            Exit::Pids => ("pids", None),
+            Exit::Signal(s) => ("signal", Some(*s)),
+            Exit::OutputCap => ("output-cap", None),
+            Exit::SetupFailed(_) => ("setup-failed", None),
+        };
+        ExitInfo {
+            kind: kind.into(),
+            code,
+            description: exit.describe(),
+        }
+    }
+}
+
+/// One thing the sandbox refused or noticed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SandboxEvent {
+    /// `denied-write`, `denied-read`, `denied-syscall`, `blocked-connect`, `allowed-connect`,
+    /// `limit`, …
+    pub kind: String,
+    pub detail: String,
+}
+
+/// What `run_code` returns as structured content.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunCodeResult {
+    pub exit: ExitInfo,
+    /// The program's standard output (first 64 KiB).
+    pub stdout: String,
+    pub stdout_truncated: bool,
+    /// The program's standard error (first 64 KiB).
+    pub stderr: String,
+    pub stderr_truncated: bool,
+    /// Denials, blocked connections and limits hit, in order.
+    pub events: Vec<SandboxEvent>,
+    /// The full run report (`babuino.run-report/1`).
+    pub report: Value,
+    /// Where the run is recorded (servers started with `--audit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<Recorded>,
+}
+
+/// Why a call did not run (or was not recorded): the text of a tool error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError(pub String);
+
+fn bad(msg: impl Into<String>) -> CallError {
+    CallError(msg.into())
+}
+
+/// Keeps the first [`RETURNED_OUTPUT`] bytes of each stream and every event.
+#[derive(Debug, Default)]
+struct CappedSink {
+    out: [Vec<u8>; 2],
+    truncated: [bool; 2],
+}
+
+impl OutputSink for CappedSink {
+    fn output(&mut self, stream: Stream, data: &[u8]) {
+        let i = usize::from(stream == Stream::Stderr);
+        let room = RETURNED_OUTPUT.saturating_sub(self.out[i].len());
+        if data.len() > room {
+            self.truncated[i] = true;
+        }
+        self.out[i].extend_from_slice(&data[..data.len().min(room)]);
+    }
+    fn event(&mut self, _event: &crate::report::Event) {}
+}
+
+fn check_rel_path(name: &str) -> Result<PathBuf, CallError> {
+    let p = Path::new(name);
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && !name.contains('\0')
+        && p.components().all(|c| matches!(c, Component::Normal(_)));
+    if !ok {
+        return Err(bad(format!(
+            "files: {name:?} is not a relative path inside the code directory (no '..', no leading '/')"
+        )));
+    }
+    if name.starts_with(".babuino") {
+        return Err(bad(format!(
+            "files: {name:?} is reserved (names starting with .babuino)"
+        )));
+    }
+    Ok(p.to_path_buf())
+}
+
+/// A call checked against the ceilings, with its code written into a fresh directory.
+#[derive(Debug)]
+pub struct PreparedCall {
+    pub spec: RunSpec,
+    /// Holds the code directory until the run is over.
+    _dir: tempfile::TempDir,
+    program_sha256: String,
+    main_name: &'static str,
+}
+
+/// Checks a call against the ceilings and writes its code; nothing has run yet.
+pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, CallError> {
+    if args.code.len() > MAX_CODE {
+        return Err(bad(format!(
+            "code is {} bytes; at most {MAX_CODE}",
+            args.code.len()
+        )));
+    }
+    if args.files.len() > MAX_FILES {
+        return Err(bad(format!(
+            "files has {} entries; at most {MAX_FILES}",
+            args.files.len()
+        )));
+    }
+    let extra: usize = args.files.values().map(String::len).sum::<usize>()
+        + args.stdin.as_ref().map_or(0, String::len);
+    if extra > MAX_FILES_BYTES {
+        return Err(bad(format!(
+            "files and stdin hold {extra} bytes; at most {MAX_FILES_BYTES}"
+        )));
+    }
+    if args.args.iter().any(|a| a.contains('\0')) {
+        return Err(bad("args must not contain NUL bytes"));
+    }
+    let mut limits = ceilings.limits.clone();
+    if let Some(t) = &args.timeout {
+        let asked = spec::parse_duration(&t.text()).map_err(|e| bad(format!("timeout: {e}")))?;
+        if asked > ceilings.limits.timeout {
+            return Err(bad(format!(
+                "timeout {} is more than this server allows ({} s); ask for at most that",
+                t.text(),
+                ceilings.limits.timeout.as_secs_f64()
+            )));
+        }
+        limits.timeout = asked;
+    }
+    if let Some(m) = &args.memory {
+        let asked = spec::parse_size(&m.text()).map_err(|e| bad(format!("memory: {e}")))?;
+        if asked > ceilings.limits.memory_bytes {
+            return Err(bad(format!(
+                "memory {} is more than this server allows ({} MiB); ask for at most that",
+                m.text(),
+                ceilings.limits.memory_bytes >> 20
+            )));
+        }
+        if asked < 8 << 20 {
+            return Err(bad(
+                "memory must be at least 8M (a smaller sandbox cannot start an interpreter)",
+            ));
+        }
+        limits.memory_bytes = asked;
+    }
+    let network = match &args.network_allow {
+        None => ceilings.network.clone(),
+        Some(list) => {
+            let mut net = NetworkPolicy::default();
+            for entry in list {
+                let pats = spec::parse_allow_entry(entry)
+                    .map_err(|e| bad(format!("network_allow: {e}")))?;
+                for p in pats {
+                    if !covered(&p, &ceilings.network.allow) {
+                        return Err(bad(format!(
+                            "network_allow: {p} is not allowed by this server (allowed: {}); only the user can widen the server's allow-list",
+                            ceilings.allowed_hosts()
+                        )));
+                    }
+                    if !net.allow.contains(&p) {
+                        net.allow.push(p);
+                    }
+                }
+            }
+            net
+        }
+    };
+    let files: Vec<(PathBuf, &String)> = args
+        .files
+        .iter()
+        .map(|(k, v)| Ok((check_rel_path(k)?, v)))
+        .collect::<Result<_, CallError>>()?;
+    let main_name = args.language.file_name();
+    if files.iter().any(|(p, _)| p == Path::new(main_name)) {
+        return Err(bad(format!(
+            "files: {main_name} is the code itself; give it another name"
+        )));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("babuino-mcp-")
+        .tempdir()
+        .map_err(|e| bad(format!("cannot create the code directory: {e}")))?;
+    let write = |rel: &Path, content: &[u8]| -> Result<(), CallError> {
+        let path = dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| bad(format!("cannot write {}: {e}", rel.display())))?;
+        }
+        std::fs::write(&path, content)
+            .map_err(|e| bad(format!("cannot write {}: {e}", rel.display())))
+    };
+    write(Path::new(main_name), args.code.as_bytes())?;
+    for (rel, content) in &files {
+        write(rel, content.as_bytes())?;
+    }
+    let interpreter = args.language.interpreter();
+    let main = dir.path().join(main_name);
+    let mut spec = match &args.stdin {
+        None => RunSpec::for_program(&main, Some(interpreter)),
+        Some(input) => {
+            // Babuino's own stdin is the protocol here: the program reads a file instead,
+            // through a wrapper that is the same in every backend.
+            write(Path::new(".babuino-stdin"), input.as_bytes())?;
+            let bin = interpreter.binary_name().unwrap_or("sh");
+            write(
+                Path::new(".babuino-run.sh"),
+                format!(
+                    "d=${{0%/*}}\nexec {bin} \"$d/{main_name}\" \"$@\" < \"$d/.babuino-stdin\"\n"
+                )
+                .as_bytes(),
+            )?;
+            RunSpec::for_program(&dir.path().join(".babuino-run.sh"), Some(Interpreter::Sh))
+        }
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    spec.args = args.args.clone();
+    spec.limits = limits;
+    spec.network = network;
+    spec.backend = ceilings.backend;
+    let program_sha256 =
+        crate::audit::file_sha256(&main).map_err(|e| bad(format!("cannot hash the code: {e}")))?;
+    Ok(PreparedCall {
+        spec,
+        _dir: dir,
+        program_sha256,
+        main_name,
+    })
+}
+
+/// The shared state of the server.
+#[derive(Debug)]
+pub struct Runner {
+    pub ceilings: Ceilings,
+    audit: Option<Mutex<AuditLog>>,
+}
+
+impl Runner {
+    pub fn new(ceilings: Ceilings, audit: Option<AuditLog>) -> Self {
+        Runner {
+            ceilings,
+            audit: audit.map(Mutex::new),
+        }
+    }
+
+    /// Runs one call to completion (blocking): checks, runs, records.
+    pub fn run_code(&self, args: &RunCodeArgs) -> Result<RunCodeResult, CallError> {
+        if let Some(sig) = crate::backend::interrupted() {
+            return Err(bad(format!("the server is shutting down (signal {sig})")));
+        }
+        let call = prepare(args, &self.ceilings)?;
+        if let Some(a) = &self.audit {
+            let log = a
+                .lock()
+                .map_err(|_| bad("the audit log is unusable after an earlier failure"))?;
+            log.check_writable()
+                .map_err(|e| bad(format!("nothing was run: {e}")))?;
+        }
+        let mut sink = CappedSink::default();
+        let mut report = match backend_for(call.spec.backend) {
+            Ok(backend) => match backend.run(&call.spec, &mut sink) {
+                Ok(r) => r,
+                Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
+            },
+            Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
+        };
+        report.program = call.main_name.to_string();
+        let audit = match &self.audit {
+            None => None,
+            Some(a) => {
+                let mut log = a
+                    .lock()
+                    .map_err(|_| bad("the audit log is unusable after an earlier failure"))?;
+                let code = (args.code.len() <= AUDIT_CODE).then(|| args.code.clone());
+                let extra = serde_json::json!({
+                    "via": "mcp",
+                    "language": args.language,
+                    "code": code,
+                    "files": args.files.keys().collect::<Vec<_>>(),
+                });
+                let rec = log
+                    .record_run(&report, Some(call.program_sha256.clone()), Some(extra))
+                    .map_err(|e| {
+                        bad(format!(
+                            "the code ran ({}) but {e}; its output is withheld",
+                            report.exit.describe()
+                        ))
+                    })?;
+                Some(rec)
+            }
+        };
+        if let Exit::SetupFailed(why) = &report.exit {
+            let mut msg = format!("the sandbox could not be set up, nothing ran: {why}");
+            if let Some(r) = &audit {
+                msg.push_str(&format!(" (recorded as {})", r.execution_id));
+            }
+            return Err(bad(msg));
+        }
+        let events = report
+            .events
+            .iter()
+            .filter(|e| !matches!(e.kind, EventKind::Info))
+            .map(|e| SandboxEvent {
+                kind: serde_json::to_value(e.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                detail: e.detail.clone(),
+            })
+            .collect();
+        let [out, err] = sink.out;
+        Ok(RunCodeResult {
+            exit: ExitInfo::of(&report.exit),
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stdout_truncated: sink.truncated[0] || report.stdout.truncated,
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            stderr_truncated: sink.truncated[1] || report.stderr.truncated,
+            events,
+            report: serde_json::to_value(&report).unwrap_or_default(),
+            audit,
+        })
+    }
+}
+
+/// The text the model reads.
+pub fn render(r: &RunCodeResult) -> String {
+    let mut t = r.exit.description.clone();
+    if let Some(ms) = r.report["timings"]["total_ms"].as_f64() {
+        t.push_str(&format!(" after {:.2} s", ms / 1000.0));
+    }
+    t.push('\n');
+    for e in &r.events {
+        t.push_str(&format!("[{}] {}\n", e.kind, e.detail));
+    }
+    for (name, body, cut) in [
+        ("stdout", &r.stdout, r.stdout_truncated),
+        ("stderr", &r.stderr, r.stderr_truncated),
+    ] {
+        if !body.is_empty() || cut {
+            t.push_str(&format!(
+                "--- {name}{} ---\n",
+                if cut { " (truncated)" } else { "" }
+            ));
+            t.push_str(body);
+            if !body.ends_with('\n') {
+                t.push('\n');
+            }
+        }
+    }
+    if let Some(a) = &r.audit {
+        t.push_str(&format!(
+            "recorded as {} in the audit log\n",
+            a.execution_id
+        ));
+    }
+    t
+}
+
+fn instructions(c: &Ceilings) -> String {
+    format!(
+        "Babuino runs code in a throw-away sandbox: call `run_code` to execute Python, Node.js, sh \
+or bash code instead of running it on the user's machine. The sandbox sees the system's programs \
+read-only, your code (and `files`) read-only in /code, a small writable /tmp, and no network \
+except these hosts: {}. Limits: timeout {} s, memory {} MiB (you may ask for less, not more). \
+Denied writes and blocked connections are listed in the result: adapt the code rather than \
+trying to get around them.",
+        c.allowed_hosts(),
+        c.limits.timeout.as_secs_f64(),
+        c.limits.memory_bytes >> 20
+    )
+}
+
+/// The MCP server.
+#[derive(Clone)]
+pub struct BabuinoMcp {
+    runner: Arc<Runner>,
+    slots: Arc<tokio::sync::Semaphore>,
+    tool_router: ToolRouter<BabuinoMcp>,
+}
+
+impl std::fmt::Debug for BabuinoMcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BabuinoMcp").finish_non_exhaustive()
+    }
+}
+
+fn tool_error(msg: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(msg)])
+}
+
+#[tool_router]
+impl BabuinoMcp {
+    pub fn new(runner: Arc<Runner>, slots: Arc<tokio::sync::Semaphore>) -> Self {
+        BabuinoMcp {
+            runner,
+            slots,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        name = "run_code",
+        description = "Run code in a fresh, throw-away sandbox and get its exit, output and what the sandbox denied. Use this instead of running agent-written code on the user's machine. languages: python, node, sh, bash. The program sees /code (your code and `files`, read-only), a writable /tmp, and only the network hosts this server allows. Optional: args, stdin, files {relative path: content}, network_allow (subset of the server's hosts), timeout and memory (at most the server's). Writes outside /tmp and connections to other hosts fail and are listed in `events`.",
+        input_schema = schema_for_type::<RunCodeArgs>(),
+        output_schema = schema_for_type::<RunCodeResult>()
+    )]
+    async fn run_code(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let args: RunCodeArgs = match serde_json::from_value(Value::Object(raw)) {
+            Ok(a) => a,
+            Err(e) => {
+                return Ok(tool_error(format!(
+                    "invalid arguments for `run_code`: {e} (see the tool's input schema)"
+                )));
+            }
+        };
+        let Ok(permit) = self.slots.clone().acquire_owned().await else {
+            return Ok(tool_error("the server is shutting down".into()));
+        };
+        let runner = self.runner.clone();
+        let lang = args.language;
+        let joined = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            runner.run_code(&args)
+        })
+        .await;
+        let result = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(tool_error(format!("the run failed inside the server: {e}")));
+            }
+        };
+        match result {
+            Ok(r) => {
+                eprintln!(
+                    "babuino mcp: run_code ({lang:?}): {}{}",
+                    r.exit.description,
+                    r.audit
+                        .as_ref()
+                        .map(|a| format!(", recorded as {}", a.execution_id))
+                        .unwrap_or_default()
+                );
+                let value = serde_json::to_value(&r).map_err(|e| {
+                    ErrorData::internal_error(format!("cannot encode the result: {e}"), None)
+                })?;
+                let mut out = CallToolResult::structured(value);
+                out.content = vec![ContentBlock::text(render(&r))];
+                Ok(out)
+            }
+            Err(CallError(msg)) => {
+                eprintln!("babuino mcp: run_code refused: {msg}");
+                Ok(tool_error(msg))
+            }
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for BabuinoMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("babuino", env!("CARGO_PKG_VERSION"))
+                    .with_title("Babuino sandbox"),
+            )
+            .with_instructions(instructions(&self.runner.ceilings))
+    }
+}
+
+/// Resolves when babuino was asked to stop (SIGINT, SIGTERM, SIGHUP).
+async fn interrupt() {
+    while crate::backend::interrupted().is_none() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn serve(server: BabuinoMcp, http: Option<SocketAddr>) -> Result<(), String> {
+    match http {
+        None => {
+            let service = server
+                .clone()
+                .serve(rmcp::transport::stdio())
+                .await
+                .map_err(|e| format!("mcp session failed to start: {e}"))?;
+            tokio::select! {
+                r = service.waiting() => { r.map_err(|e| format!("mcp session failed: {e}"))?; }
+                () = interrupt() => {}
+            }
+        }
+        Some(addr) => {
+            let mut config = StreamableHttpServerConfig::default();
+            config.json_response = true;
+            let s = server.clone();
+            let service = StreamableHttpService::new(
+                move || Ok(s.clone()),
+                Arc::new(LocalSessionManager::default()),
+                config,
+            );
+            let router = axum::Router::new().nest_service("/mcp", service);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            eprintln!("babuino mcp: serving http://{bound}/mcp");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(interrupt())
+                .await
+                .map_err(|e| format!("http server failed: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// `babuino mcp`: returns the documented exit code.
+pub fn main(a: McpArgs) -> ExitCode {
+    let ceilings = match Ceilings::from_args(&a) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("babuino: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if ceilings.limits.memory_bytes < 8 << 20 {
+        eprintln!("babuino: --memory must be at least 8M");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if a.parallel == 0 {
+        eprintln!("babuino: --parallel must be at least 1");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let Err(e) = backend_for(ceilings.backend) {
+        eprintln!("babuino: {e}");
+        return ExitCode::from(EXIT_UNAVAILABLE);
+    }
+    let audit = match &a.audit {
+        None => None,
+        Some(dir) => {
+            match AuditLog::open(dir, crate::audit::session_from(a.audit_session.as_deref())) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("babuino: {e}");
+                    return ExitCode::from(e.exit_code());
+                }
+            }
+        }
+    };
+    eprintln!(
+        "babuino mcp: ready ({}; network: {}; timeout {} s; memory {} MiB{})",
+        match a.http {
+            Some(addr) => format!("http {addr}"),
+            None => "stdio".into(),
+        },
+        ceilings.allowed_hosts(),
+        ceilings.limits.timeout.as_secs_f64(),
+        ceilings.limits.memory_bytes >> 20,
+        a.audit
+            .as_ref()
+            .map(|d| format!("; audit log {}", d.display()))
+            .unwrap_or_default()
+    );
+    // Signals go to a waiting thread (running sandboxes are torn down and still recorded).
+    crate::backend::install_interrupt_handler();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("babuino: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let parallel = a.parallel.min(64);
+    let slots = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let server = BabuinoMcp::new(Arc::new(Runner::new(ceilings, audit)), slots.clone());
+    let served = runtime.block_on(async {
+        let r = serve(server, a.http).await;
+        // Let running calls finish (and be recorded) before leaving.
+        let _all = slots.acquire_many(parallel as u32).await;
+        r
+    });
+    match served {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("babuino: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ceilings(allow: &[&str]) -> Ceilings {
+        let mut c = Ceilings {
+            limits: Limits::default(),
+            network: NetworkPolicy::default(),
+            backend: BackendKind::Native,
+        };
+        for a in allow {
+            c.network.allow.extend(spec::parse_allow_entry(a).unwrap());
+        }
+        c
+    }
+
+    fn args(v: Value) -> RunCodeArgs {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn hosts_outside_the_ceiling_are_refused_and_named() {
+        let c = ceilings(&["pypi.org", "*.example.com:8443"]);
+        let p = |s: &str| HostPattern::parse(s).unwrap();
+        assert!(covered(&p("pypi.org"), &c.network.allow));
+        assert!(covered(&p("pypi.org:443"), &c.network.allow));
+        assert!(!covered(&p("pypi.org:22"), &c.network.allow));
+        assert!(!covered(&p("evil.com"), &c.network.allow));
+        assert!(!covered(&p("*.pypi.org"), &c.network.allow));
+        assert!(covered(&p("a.example.com:8443"), &c.network.allow));
+        assert!(covered(&p("*.b.example.com:8443"), &c.network.allow));
+        assert!(!covered(&p("*.example.com"), &c.network.allow));
+        let e = prepare(
+            &args(serde_json::json!({"code": "", "language": "sh", "network_allow": ["evil.com"]})),
+            &c,
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("evil.com") && e.0.contains("pypi.org"),
+            "{e:?}"
+        );
+        let none = ceilings(&[]);
+        let e = prepare(
+            &args(serde_json::json!({"code": "", "language": "sh", "network_allow": ["@pypi"]})),
+            &none,
+        )
+        .unwrap_err();
+        assert!(e.0.contains("no network"), "{e:?}");
+    }
+
+    #[test]
+    fn a_call_may_lower_limits_but_not_raise_them() {
+        let c = ceilings(&["pypi.org"]);
+        let ok = prepare(
+            &args(serde_json::json!({"code": "print(1)", "language": "python", "timeout": "5s", "memory": 134217728, "network_allow": []})),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(ok.spec.limits.timeout.as_secs(), 5);
+        assert_eq!(ok.spec.limits.memory_bytes, 128 << 20);
+        assert!(ok.spec.network.is_blocked());
+        let inherit =
+            prepare(&args(serde_json::json!({"code": "", "language": "sh"})), &c).unwrap();
+        assert_eq!(inherit.spec.network, c.network);
+        assert_eq!(inherit.spec.limits, c.limits);
+        for (k, v) in [("timeout", "31s"), ("memory", "1G")] {
+            let e = prepare(
+                &args(serde_json::json!({"code": "", "language": "sh", k: v})),
+                &c,
+            )
+            .unwrap_err();
+            assert!(e.0.contains("more than this server allows"), "{e:?}");
+        }
+        let e = prepare(
+            &args(serde_json::json!({"code": "", "language": "sh", "timeout": 3600})),
+            &c,
+        )
+        .unwrap_err();
+        assert!(e.0.contains("timeout"), "{e:?}");
+    }
+
+    #[test]
+    fn files_stay_inside_the_code_directory() {
+        let c = ceilings(&[]);
+        for name in [
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "",
+            ".babuino-stdin",
+            "main.py",
+        ] {
+            let e = prepare(
+                &args(serde_json::json!({"code": "", "language": "python", "files": {name: "x"}})),
+                &c,
+            )
+            .unwrap_err();
+            assert!(e.0.starts_with("files:"), "{name}: {e:?}");
+        }
+        let ok = prepare(
+            &args(serde_json::json!({"code": "x", "language": "python", "files": {"data/in.csv": "a,b"}, "stdin": "hi"})),
+            &c,
+        )
+        .unwrap();
+        let dir = ok.spec.code_dir.clone().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("data/in.csv")).unwrap(),
+            "a,b"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join(".babuino-stdin")).unwrap(),
+            "hi"
+        );
+        assert_eq!(ok.spec.interpreter, Interpreter::Sh);
+    }
+
+    #[test]
+    fn output_is_capped_per_stream() {
+        let mut s = CappedSink::default();
+        s.output(Stream::Stdout, &vec![b'a'; RETURNED_OUTPUT - 1]);
+        s.output(Stream::Stdout, b"bc");
+        s.output(Stream::Stderr, b"e");
+        assert_eq!(s.out[0].len(), RETURNED_OUTPUT);
+        assert!(s.truncated[0] && !s.truncated[1]);
+    }
+}

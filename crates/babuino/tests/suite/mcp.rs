@@ -1,0 +1,319 @@
+//! `babuino mcp` driven by the official MCP Python SDK (PyPI `mcp`) over stdio and HTTP, and by
+//! raw JSON-RPC to check that stdout carries nothing but the protocol.
+
+use super::audit::{assert_verifies, new_log, recorded};
+use super::native_util::{BIN, require_native, wait_for};
+use serde_json::{Value, json};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp/client.py");
+
+/// The MCP SDK venv made by `scripts/deps.d/sentinel-mcp.sh` (or `$TRIAD_MCP_PYTHON`).
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("TRIAD_MCP_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var("TRIAD_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let base = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+            base.join("security-triad")
+        });
+    let py = cache.join("venv-mcp/bin/python");
+    assert!(
+        py.exists(),
+        "the MCP Python SDK venv is missing at {}: run `./triad test` (scripts/deps.d/sentinel-mcp.sh installs it) or set TRIAD_MCP_PYTHON",
+        py.display()
+    );
+    py
+}
+
+/// Runs the SDK client with `calls` ([key, tool, args]...) against `target` (stdio server
+/// command line, or `http URL`).
+fn client(target: &[&str], calls: Value) -> Value {
+    let mut cmd = Command::new(python());
+    cmd.arg(CLIENT)
+        .args(target)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run the MCP Python client");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(calls.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "MCP client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "client output is not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn sha256_of(path: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+#[test]
+fn python_sdk_client_runs_code_within_the_servers_ceilings() {
+    require_native!();
+    let log = new_log();
+    let passwd_before = sha256_of("/etc/passwd");
+    let calls = json!([
+        ["hello", "run_code", {
+            "code": "import sys\nprint('args', sys.argv[1:])\nprint('stdin', sys.stdin.read())\nprint('file', open('/code/data/in.txt').read())\n",
+            "language": "python", "args": ["a b", "c"], "stdin": "from the model",
+            "files": {"data/in.txt": "given file"}
+        }],
+        ["passwd", "run_code", {"code": "echo pwned >> /etc/passwd\necho after", "language": "sh"}],
+        ["evil", "run_code", {"code": "echo hi", "language": "sh", "network_allow": ["evil.example"]}],
+        ["timeout", "run_code", {"code": "echo start; sleep 30", "language": "bash", "timeout": "1s"}],
+        ["longer", "run_code", {"code": "echo hi", "language": "sh", "timeout": "60s"}],
+        ["bigger", "run_code", {"code": "echo hi", "language": "sh", "memory": "4G"}],
+        ["malformed", "run_code", {"code": 7, "language": "sh"}],
+        ["escape", "run_code", {"code": "", "language": "sh", "files": {"../../etc/cron.d/x": "boom"}}],
+        ["after_errors", "run_code", {"code": "console.log(6*7)", "language": "node"}]
+    ]);
+    let r = client(
+        &[
+            "stdio",
+            BIN,
+            "mcp",
+            "--network-allow",
+            "pypi.org,files.pythonhosted.org",
+            "--timeout",
+            "10s",
+            "--memory",
+            "256M",
+            "--audit",
+            log.path().to_str().unwrap(),
+            "--audit-session",
+            "s-mcp",
+        ],
+        calls,
+    );
+    assert_eq!(r["server_name"], "babuino");
+    let tools = r["tools"].as_object().unwrap();
+    assert_eq!(tools.keys().collect::<Vec<_>>(), ["run_code"]);
+    let t = &tools["run_code"];
+    assert_eq!(t["input_schema"]["required"], json!(["code", "language"]));
+    assert_eq!(t["output_schema"]["type"], "object");
+    let res = &r["results"];
+
+    let hello = &res["hello"];
+    assert_eq!(hello["is_error"], false, "{hello}");
+    let s = &hello["structured"];
+    assert_eq!(
+        s["exit"],
+        json!({"kind": "exited", "code": 0, "description": "exit 0"})
+    );
+    let stdout = s["stdout"].as_str().unwrap();
+    assert!(stdout.contains("args ['a b', 'c']"), "{stdout}");
+    assert!(stdout.contains("stdin from the model"), "{stdout}");
+    assert!(stdout.contains("file given file"), "{stdout}");
+    assert_eq!(s["report"]["schema"], "babuino.run-report/1");
+    assert_eq!(s["report"]["program"], "main.py");
+    assert_eq!(s["report"]["limits"]["memory_bytes"], 256 << 20);
+    assert!(hello["text"].as_str().unwrap().starts_with("exit 0 after "));
+
+    // The write to /etc/passwd is denied, reported, and the host file is untouched.
+    let pw = &res["passwd"];
+    assert_eq!(pw["is_error"], false, "{pw}");
+    let events = pw["structured"]["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["kind"] == "denied-write"
+            && e["detail"].as_str().unwrap().contains("/etc/passwd")),
+        "{pw}"
+    );
+    assert!(
+        pw["text"]
+            .as_str()
+            .unwrap()
+            .contains("[denied-write] write /etc/passwd")
+    );
+    assert_eq!(sha256_of("/etc/passwd"), passwd_before);
+
+    // Asking for more than the server allows is a tool error naming the ceiling.
+    let evil = &res["evil"];
+    assert_eq!(evil["is_error"], true, "{evil}");
+    let text = evil["text"].as_str().unwrap();
+    assert!(
+        text.contains("evil.example") && text.contains("pypi.org, files.pythonhosted.org"),
+        "{text}"
+    );
+    for key in ["longer", "bigger"] {
+        let e = &res[key];
+        assert_eq!(e["is_error"], true, "{key}: {e}");
+        assert!(
+            e["text"]
+                .as_str()
+                .unwrap()
+                .contains("more than this server allows"),
+            "{e}"
+        );
+    }
+    let to = &res["timeout"];
+    assert_eq!(to["is_error"], false);
+    assert_eq!(to["structured"]["exit"]["kind"], "timeout", "{to}");
+    assert_eq!(to["structured"]["stdout"], "start\n");
+
+    // Bad input is a tool error, and the server keeps serving.
+    let m = &res["malformed"];
+    assert_eq!(m["is_error"], true, "{m}");
+    assert!(
+        m["text"]
+            .as_str()
+            .unwrap()
+            .contains("invalid arguments for `run_code`")
+    );
+    assert!(
+        res["escape"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("files:")
+    );
+    assert_eq!(res["after_errors"]["structured"]["stdout"], "42\n");
+
+    // Four calls ran; each is in the log with the session, and the log verifies.
+    let mut ids = Vec::new();
+    for key in ["hello", "passwd", "timeout", "after_errors"] {
+        let a = &res[key]["structured"]["audit"];
+        ids.push(a["execution_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(assert_verifies(log.path()), 4);
+    let (leaf, summary, data) = recorded(log.path(), &ids[1]);
+    assert_eq!(leaf["session"], "s-mcp");
+    assert_eq!(leaf["outcome"], "exit 0");
+    assert!(summary.contains("1 write denied"), "{summary}");
+    assert_eq!(data["via"], "mcp");
+    assert_eq!(data["code"], "echo pwned >> /etc/passwd\necho after");
+    assert_eq!(recorded(log.path(), &ids[2]).0["outcome"], "timeout");
+}
+
+#[test]
+fn server_without_its_log_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none");
+    let out = Command::new(BIN)
+        .args(["mcp", "--audit"])
+        .arg(&missing)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cutufato init --dir"), "{err}");
+    let out = Command::new(BIN)
+        .args(["mcp", "--timeout", "forever"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn stdio_stdout_is_only_json_rpc() {
+    require_native!();
+    let mut child = Command::new(BIN)
+        .arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let msgs = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_code","arguments":{"code":"echo out; echo err >&2","language":"sh"}}}"#,
+    ];
+    for m in msgs {
+        writeln!(stdin, "{m}").unwrap();
+    }
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = lines.next().expect("server closed stdout").unwrap();
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("non-JSON on stdout ({e}): {line}"));
+        assert_eq!(v["jsonrpc"], "2.0", "{line}");
+        if v.get("id").is_some() {
+            seen.push(v);
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "server exits cleanly when stdin closes");
+    let result = &seen[1]["result"];
+    assert_eq!(result["isError"], false, "{result}");
+    assert_eq!(result["structuredContent"]["stdout"], "out\n");
+    assert_eq!(result["structuredContent"]["stderr"], "err\n");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("run_code"), "logs belong on stderr: {err}");
+}
+
+#[test]
+fn python_sdk_client_over_streamable_http() {
+    require_native!();
+    let mut server = Command::new(BIN)
+        .args(["mcp", "--http", "127.0.0.1:0", "--timeout", "5s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    let found = wait_for(20.0, || {
+        line.clear();
+        if err.read_line(&mut line).unwrap_or(0) == 0 {
+            return true;
+        }
+        if let Some(u) = line.trim().strip_prefix("babuino mcp: serving ") {
+            url = Some(u.to_string());
+            return true;
+        }
+        false
+    });
+    let Some(url) = url.filter(|_| found) else {
+        let _ = server.kill();
+        panic!("server did not say where it listens: {line}");
+    };
+    let r = client(
+        &["http", &url],
+        json!([
+            ["py", "run_code", {"code": "print(sum(range(10)))", "language": "python"}],
+            ["more", "run_code", {"code": "", "language": "sh", "timeout": 6}]
+        ]),
+    );
+    // SIGTERM: the server stops cleanly.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let status = server.wait().unwrap();
+    assert_eq!(r["results"]["py"]["structured"]["stdout"], "45\n", "{r}");
+    assert_eq!(r["results"]["more"]["is_error"], true);
+    assert_eq!(status.code(), Some(0), "clean exit on SIGTERM");
+}
