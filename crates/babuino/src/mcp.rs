@@ -93,6 +93,10 @@ pub struct McpArgs {
     /// Serve streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8765)
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
+    /// Let --http listen on an address other than loopback (anyone who reaches it can run code:
+    /// put an authenticating proxy in front)
+    #[arg(long = "allow-remote", requires = "http")]
+    pub allow_remote: bool,
 }
 
 /// What the server allows; every call runs within it.
@@ -797,6 +801,15 @@ pub fn main(a: McpArgs) -> ExitCode {
         eprintln!("babuino: --memory must be at least 8M");
         return ExitCode::from(EXIT_USAGE);
     }
+    if let Some(addr) = a.http
+        && !addr.ip().is_loopback()
+        && !a.allow_remote
+    {
+        eprintln!(
+            "babuino: refusing to serve code execution on {addr} without authentication: listen on 127.0.0.1 or pass --allow-remote"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     if a.parallel == 0 {
         eprintln!("babuino: --parallel must be at least 1");
         return ExitCode::from(EXIT_USAGE);
@@ -853,6 +866,8 @@ pub fn main(a: McpArgs) -> ExitCode {
         let _all = slots.acquire_many(parallel as u32).await;
         r
     });
+    // The stdio reader may still block on a stdin the client keeps open: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match served {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {

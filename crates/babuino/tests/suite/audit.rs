@@ -265,3 +265,51 @@ fn a_sandbox_that_cannot_start_is_recorded_as_setup_failed() {
             .contains("gvisor")
     );
 }
+
+#[test]
+fn output_cap_and_ctrl_c_are_recorded() {
+    require_native!();
+    let log = new_log();
+    let c = code(
+        "loud.sh",
+        "while :; do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done\n",
+    );
+    let out = audited(&["--output-limit", "64K"], &c, log.path(), &[]);
+    assert_eq!(out.code, 121, "{}", out.stderr);
+    let id = out.report["audit"]["execution_id"].as_str().unwrap();
+    assert_eq!(recorded(log.path(), id).0["outcome"], "output-cap");
+
+    let c = code("wait.sh", "echo started\nsleep 30\n");
+    let mut child = Command::new(BIN)
+        .args(["run", "--json", "--audit"])
+        .arg(log.path())
+        .arg(&c.script)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("started") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0,
+            "babuino ended before the program started"
+        );
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{rest}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = report["audit"]["execution_id"].as_str().unwrap();
+    let (leaf, summary, _) = recorded(log.path(), id);
+    assert_eq!(leaf["outcome"], "signal 2");
+    assert!(summary.contains("signal 2 after"), "{summary}");
+    assert_eq!(assert_verifies(log.path()), 2);
+}

@@ -217,12 +217,19 @@ fn server_without_its_log_does_not_start() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cutufato init --dir"), "{err}");
-    let out = Command::new(BIN)
-        .args(["mcp", "--timeout", "forever"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    for bad in [
+        &["--timeout", "forever"][..],
+        &["--network-allow", "not a host"],
+        &["--http", "0.0.0.0:0"],
+    ] {
+        let out = Command::new(BIN)
+            .arg("mcp")
+            .args(bad)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
 }
 
 #[test]
@@ -316,4 +323,45 @@ fn python_sdk_client_over_streamable_http() {
     assert_eq!(r["results"]["py"]["structured"]["stdout"], "45\n", "{r}");
     assert_eq!(r["results"]["more"]["is_error"], true);
     assert_eq!(status.code(), Some(0), "clean exit on SIGTERM");
+}
+
+#[test]
+fn sigterm_during_a_call_kills_the_sandbox_and_still_records_it() {
+    require_native!();
+    let log = new_log();
+    let mut child = Command::new(BIN)
+        .args(["mcp", "--timeout", "60s", "--audit"])
+        .arg(log.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for m in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_code","arguments":{"code":"sleep 50","language":"sh"}}}"#,
+    ] {
+        writeln!(stdin, "{m}").unwrap();
+    }
+    let started = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the sandbox must be killed, not waited for"
+    );
+    assert_eq!(status.code(), Some(0));
+    drop(stdin);
+    let a = cutufato::Auditor::open(log.path()).unwrap();
+    assert_eq!(a.size(), 1, "the interrupted call is recorded");
+    let leaf: Value = serde_json::from_slice(&a.get_index(0).unwrap().leaf).unwrap();
+    assert_eq!(leaf["outcome"], "signal 15");
+    assert_verifies(log.path());
 }
