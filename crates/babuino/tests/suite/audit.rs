@@ -313,3 +313,38 @@ fn output_cap_and_ctrl_c_are_recorded() {
     assert!(summary.contains("signal 2 after"), "{summary}");
     assert_eq!(assert_verifies(log.path()), 2);
 }
+
+#[test]
+fn concurrent_runs_share_one_log() {
+    require_native!();
+    let log = new_log();
+    let c = code("n.sh", "echo $1\n");
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(BIN)
+                .args(["run", "-q", "--json", "--audit"])
+                .arg(log.path())
+                .arg(&c.script)
+                .arg(i.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for ch in children {
+        let out = finish(ch.wait_with_output().unwrap());
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        ids.push(
+            out.report["audit"]["execution_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(assert_verifies(log.path()), 4);
+}
