@@ -35,7 +35,12 @@ fn python() -> PathBuf {
 /// Runs the SDK client with `calls` ([key, tool, args]...) against `target` (stdio server
 /// command line, or `http URL`).
 fn client(target: &[&str], calls: Value) -> Value {
+    client_with_env(target, calls, &[])
+}
+
+fn client_with_env(target: &[&str], calls: Value, env: &[(&str, &str)]) -> Value {
     let mut cmd = Command::new(python());
+    cmd.envs(env.iter().copied());
     cmd.arg(CLIENT)
         .args(target)
         .stdin(Stdio::piped())
@@ -364,4 +369,45 @@ fn sigterm_during_a_call_kills_the_sandbox_and_still_records_it() {
     let leaf: Value = serde_json::from_slice(&a.get_index(0).unwrap().leaf).unwrap();
     assert_eq!(leaf["outcome"], "signal 15");
     assert_verifies(log.path());
+}
+
+/// The same tool on the micro-VM backend (TCG here: one boot, several checks).
+#[test]
+fn run_code_in_the_micro_vm() {
+    let Some(_vm) = super::vm::ready() else {
+        return;
+    };
+    let log = new_log();
+    let calls = json!([["vm", "run_code", {
+        "code": "import sys\nprint(sys.stdin.read(), open('/code/in.txt').read())\ntry:\n    open('/etc/passwd', 'a')\nexcept OSError as e:\n    print('denied', e.errno)\n",
+        "language": "python", "stdin": "via vm", "files": {"in.txt": "file"}
+    }]]);
+    let mut cmd = vec![
+        "stdio",
+        BIN,
+        "mcp",
+        "--sandbox",
+        "kvm",
+        "--timeout",
+        "120s",
+        "--audit",
+    ];
+    cmd.push(log.path().to_str().unwrap());
+    // The server inherits the client's environment (client.py passes os.environ).
+    let cache = super::vm::cache_dir();
+    let r = client_with_env(&cmd, calls, &[("BABUINO_CACHE", cache.to_str().unwrap())]);
+    let vm = &r["results"]["vm"];
+    assert_eq!(vm["is_error"], false, "{vm}");
+    let s = &vm["structured"];
+    assert_eq!(s["report"]["backend"], "kvm");
+    assert_eq!(s["stdout"], "via vm file\ndenied 30\n", "{s}");
+    assert!(
+        s["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "denied-write"),
+        "{s}"
+    );
+    assert_eq!(assert_verifies(log.path()), 1);
 }
