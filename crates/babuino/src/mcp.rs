@@ -526,8 +526,7 @@ impl Runner {
             let log = a
                 .lock()
                 .map_err(|_| bad("the audit log is unusable after an earlier failure"))?;
-            log.check_writable()
-                .map_err(|e| bad(format!("nothing was run: {e}")))?;
+            log.check_writable().map_err(|e| bad(e.to_string()))?;
         }
         let mut sink = CappedSink::default();
         let mut report = match backend_for(call.spec.backend) {

@@ -411,3 +411,57 @@ fn run_code_in_the_micro_vm() {
     );
     assert_eq!(assert_verifies(log.path()), 1);
 }
+
+#[test]
+fn a_call_that_cannot_be_recorded_is_a_tool_error_and_the_next_is_refused() {
+    require_native!();
+    let log = new_log();
+    let mut child = Command::new(BIN)
+        .args(["mcp", "--audit"])
+        .arg(log.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let call = |stdin: &mut std::process::ChildStdin, id: u32, code: &str| {
+        writeln!(
+            stdin,
+            "{}",
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                   "params": {"name": "run_code", "arguments": {"code": code, "language": "sh"}}})
+        )
+        .unwrap();
+    };
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"raw","version":"0"}}}}}}"#).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    call(&mut stdin, 2, "sleep 2; echo secret-output");
+    // While it runs, the log goes away.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    std::fs::remove_dir_all(log.path()).unwrap();
+    let mut next = |want: u64| loop {
+        let v: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if v["id"] == want {
+            return v;
+        }
+    };
+    let r = next(2);
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("the code ran (exit 0)") && text.contains("NOT recorded"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("secret-output"),
+        "output of an unrecorded run is withheld"
+    );
+    drop(stdin);
+    let _ = child.wait();
+}
