@@ -465,3 +465,67 @@ fn a_call_that_cannot_be_recorded_is_a_tool_error_and_the_next_is_refused() {
     drop(stdin);
     let _ = child.wait();
 }
+
+/// A call that narrows the allow-list really loses the hosts it left out (a local server stands
+/// in for the allowed host through the proxy's test resolver).
+#[test]
+fn a_narrowed_allow_list_is_enforced() {
+    require_native!();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            );
+        }
+    });
+    let fetch = "import urllib.request\ntry:\n    print(urllib.request.urlopen('http://data.test:PORT/', timeout=5).read().decode())\nexcept Exception as e:\n    print('failed', e)\n".replace("PORT", &port.to_string());
+    let calls = json!([
+        ["all", "run_code", {"code": fetch, "language": "python"}],
+        ["narrowed", "run_code", {"code": fetch, "language": "python", "network_allow": [format!("other.test:{port}")]}],
+        ["none", "run_code", {"code": fetch, "language": "python", "network_allow": []}]
+    ]);
+    let allow = format!("data.test:{port},other.test:{port}");
+    let resolve = format!("data.test=127.0.0.1:{port},other.test=127.0.0.1:{port}");
+    let r = client_with_env(
+        &["stdio", BIN, "mcp", "--network-allow", &allow],
+        calls,
+        &[("BABUINO_TEST_RESOLVE", &resolve)],
+    );
+    let res = &r["results"];
+    assert_eq!(res["all"]["structured"]["stdout"], "hello\n", "{r}");
+    let narrowed = &res["narrowed"]["structured"];
+    assert!(
+        narrowed["stdout"].as_str().unwrap().starts_with("failed"),
+        "{narrowed}"
+    );
+    assert!(
+        narrowed["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "blocked-connect"
+                && e["detail"].as_str().unwrap().contains("data.test")),
+        "{narrowed}"
+    );
+    assert!(
+        res["none"]["structured"]["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed"),
+        "{}",
+        res["none"]
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the first call reached the server"
+    );
+}
