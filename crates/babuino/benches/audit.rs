@@ -53,8 +53,7 @@ fn report() -> RunReport {
     r
 }
 
-fn time_cmd(n: usize, mut make: impl FnMut() -> Command) -> Vec<f64> {
-    let _ = make().output();
+fn time_cmd(n: usize, make: impl Fn() -> Command) -> Vec<f64> {
     (0..n)
         .map(|_| {
             let mut c = make();
@@ -94,17 +93,24 @@ fn main() {
     );
     drop(log);
 
-    // 2. The CLI with and without --audit.
-    let plain = time_cmd(n, || {
+    // 2. The CLI with and without --audit, interleaved so load changes hit both alike.
+    let plain_cmd = || {
         let mut c = Command::new(BABUINO);
         c.args(["run", "-q", "/bin/true"]);
         c
-    });
-    let audited = time_cmd(n, || {
+    };
+    let audited_cmd = || {
         let mut c = Command::new(BABUINO);
         c.args(["run", "-q", "--audit"]).arg(&dir).arg("/bin/true");
         c
-    });
+    };
+    let _ = plain_cmd().output();
+    let _ = audited_cmd().output();
+    let (mut plain, mut audited) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        plain.extend(time_cmd(1, plain_cmd));
+        audited.extend(time_cmd(1, audited_cmd));
+    }
     let med = |v: &[f64]| {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
