@@ -46,6 +46,10 @@ pub const MAX_FILES_BYTES: usize = 8 << 20;
 pub const MAX_FILES: usize = 64;
 /// Most code kept in the audit record (longer code is recorded by its hash only).
 const AUDIT_CODE: usize = 256 << 10;
+/// Largest file of `/out` returned with its content.
+pub const RETURNED_FILE: u64 = 64 << 10;
+/// Most bytes of `/out` content returned per call.
+pub const RETURNED_FILES_TOTAL: u64 = 256 << 10;
 
 /// Exit codes of `babuino mcp`.
 pub const EXIT_OK: u8 = 0;
@@ -290,6 +294,20 @@ pub struct SandboxEvent {
     pub detail: String,
 }
 
+/// A file the program left in `/out`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OutFile {
+    /// Path relative to `/out`.
+    pub path: String,
+    pub bytes: u64,
+    /// The text, when it is UTF-8 and fits (64 KiB a file, 256 KiB a call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Why the content is not returned (`binary`, `too large`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<String>,
+}
+
 /// What `run_code` returns as structured content.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RunCodeResult {
@@ -302,6 +320,9 @@ pub struct RunCodeResult {
     pub stderr_truncated: bool,
     /// Denials, blocked connections and limits hit, in order.
     pub events: Vec<SandboxEvent>,
+    /// Files the program wrote into `/out` (regular files; links and special files are never
+    /// copied out).
+    pub files: Vec<OutFile>,
     /// The full run report (`babuino.run-report/1`).
     pub report: Value,
     /// Where the run is recorded (servers started with `--audit`).
@@ -359,8 +380,9 @@ fn check_rel_path(name: &str) -> Result<PathBuf, CallError> {
 #[derive(Debug)]
 pub struct PreparedCall {
     pub spec: RunSpec,
-    /// Holds the code directory until the run is over.
+    /// Holds the code and output directories until the run is over.
     _dir: tempfile::TempDir,
+    out_dir: PathBuf,
     program_sha256: String,
     main_name: &'static str,
 }
@@ -454,8 +476,10 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
         .prefix("babuino-mcp-")
         .tempdir()
         .map_err(|e| bad(format!("cannot create the code directory: {e}")))?;
+    let code_dir = dir.path().join("code");
+    let out_dir = dir.path().join("out");
     let write = |rel: &Path, content: &[u8]| -> Result<(), CallError> {
-        let path = dir.path().join(rel);
+        let path = code_dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| bad(format!("cannot write {}: {e}", rel.display())))?;
@@ -468,7 +492,7 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
         write(rel, content.as_bytes())?;
     }
     let interpreter = args.language.interpreter();
-    let main = dir.path().join(main_name);
+    let main = code_dir.join(main_name);
     let mut spec = match &args.stdin {
         None => RunSpec::for_program(&main, Some(interpreter)),
         Some(input) => {
@@ -483,7 +507,7 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
                 )
                 .as_bytes(),
             )?;
-            RunSpec::for_program(&dir.path().join(".babuino-run.sh"), Some(Interpreter::Sh))
+            RunSpec::for_program(&code_dir.join(".babuino-run.sh"), Some(Interpreter::Sh))
         }
     }
     .map_err(|e| bad(e.to_string()))?;
@@ -491,11 +515,13 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
     spec.limits = limits;
     spec.network = network;
     spec.backend = ceilings.backend;
+    spec.output_dir = Some(out_dir.clone());
     let program_sha256 =
         crate::audit::file_sha256(&main).map_err(|e| bad(format!("cannot hash the code: {e}")))?;
     Ok(PreparedCall {
         spec,
         _dir: dir,
+        out_dir,
         program_sha256,
         main_name,
     })
@@ -580,6 +606,7 @@ impl Runner {
                 detail: e.detail.clone(),
             })
             .collect();
+        let files = read_outputs(&call.out_dir, &report.outputs);
         let [out, err] = sink.out;
         Ok(RunCodeResult {
             exit: ExitInfo::of(&report.exit),
@@ -588,10 +615,47 @@ impl Runner {
             stderr: String::from_utf8_lossy(&err).into_owned(),
             stderr_truncated: sink.truncated[1] || report.stderr.truncated,
             events,
+            files,
             report: serde_json::to_value(&report).unwrap_or_default(),
             audit,
         })
     }
+}
+
+/// The files copied out of `/out`, with their text when it is UTF-8 and fits.
+fn read_outputs(out_dir: &Path, names: &[String]) -> Vec<OutFile> {
+    let mut budget = RETURNED_FILES_TOTAL;
+    let mut files = Vec::new();
+    for name in names {
+        let path = out_dir.join(name);
+        // Only what the backend copied out: regular files, never links (checked again here).
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let bytes = meta.len();
+        let (content, omitted) = if bytes > RETURNED_FILE || bytes > budget {
+            (None, Some("too large".to_string()))
+        } else {
+            match std::fs::read(&path).map(String::from_utf8) {
+                Ok(Ok(text)) => {
+                    budget -= bytes;
+                    (Some(text), None)
+                }
+                Ok(Err(_)) => (None, Some("binary".to_string())),
+                Err(e) => (None, Some(format!("unreadable: {e}"))),
+            }
+        };
+        files.push(OutFile {
+            path: name.clone(),
+            bytes,
+            content,
+            omitted,
+        });
+    }
+    files
 }
 
 /// The text the model reads.
@@ -619,6 +683,23 @@ pub fn render(r: &RunCodeResult) -> String {
             }
         }
     }
+    for f in &r.files {
+        match (&f.content, &f.omitted) {
+            (Some(text), _) => {
+                t.push_str(&format!("--- /out/{} ({} bytes) ---\n", f.path, f.bytes));
+                t.push_str(text);
+                if !text.ends_with('\n') {
+                    t.push('\n');
+                }
+            }
+            (None, why) => t.push_str(&format!(
+                "--- /out/{} ({} bytes, {}) ---\n",
+                f.path,
+                f.bytes,
+                why.as_deref().unwrap_or("omitted")
+            )),
+        }
+    }
     if let Some(a) = &r.audit {
         t.push_str(&format!(
             "recorded as {} in the audit log\n",
@@ -632,7 +713,8 @@ fn instructions(c: &Ceilings) -> String {
     format!(
         "Babuino runs code in a throw-away sandbox: call `run_code` to execute Python, Node.js, sh \
 or bash code instead of running it on the user's machine. The sandbox sees the system's programs \
-read-only, your code (and `files`) read-only in /code, a small writable /tmp, and no network \
+read-only, your code (and `files`) read-only in /code, a small writable /tmp, /out (whose files \
+are returned to you), and no network \
 except these hosts: {}. Limits: timeout {} s, memory {} MiB (you may ask for less, not more). \
 Denied writes and blocked connections are listed in the result: adapt the code rather than \
 trying to get around them.",
@@ -672,7 +754,7 @@ impl BabuinoMcp {
 
     #[tool(
         name = "run_code",
-        description = "Run code in a fresh, throw-away sandbox and get its exit, output and what the sandbox denied. Use this instead of running agent-written code on the user's machine. languages: python, node, sh, bash. The program sees /code (your code and `files`, read-only), a writable /tmp, and only the network hosts this server allows. Optional: args, stdin, files {relative path: content}, network_allow (subset of the server's hosts), timeout and memory (at most the server's). Writes outside /tmp and connections to other hosts fail and are listed in `events`.",
+        description = "Run code in a fresh, throw-away sandbox and get its exit, output and what the sandbox denied. Use this instead of running agent-written code on the user's machine. languages: python, node, sh, bash. The program sees /code (your code and `files`, read-only), a writable /tmp and /out (files written to /out are returned), and only the network hosts this server allows. Optional: args, stdin, files {relative path: content}, network_allow (subset of the server's hosts), timeout and memory (at most the server's). Writes outside /tmp and connections to other hosts fail and are listed in `events`.",
         input_schema = schema_for_type::<RunCodeArgs>(),
         output_schema = schema_for_type::<RunCodeResult>()
     )]

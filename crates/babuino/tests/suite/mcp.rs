@@ -80,7 +80,7 @@ fn python_sdk_client_runs_code_within_the_servers_ceilings() {
     let passwd_before = sha256_of("/etc/passwd");
     let calls = json!([
         ["hello", "run_code", {
-            "code": "import sys\nprint('args', sys.argv[1:])\nprint('stdin', sys.stdin.read())\nprint('file', open('/code/data/in.txt').read())\n",
+            "code": "import sys\nprint('args', sys.argv[1:])\nprint('stdin', sys.stdin.read())\nprint('file', open('/code/data/in.txt').read())\nopen('/out/result.csv', 'w').write('a,b\\n1,2\\n')\nopen('/out/blob.bin', 'wb').write(bytes(range(256)))\n",
             "language": "python", "args": ["a b", "c"], "stdin": "from the model",
             "files": {"data/in.txt": "given file"}
         }],
@@ -131,6 +131,21 @@ fn python_sdk_client_runs_code_within_the_servers_ceilings() {
     assert!(stdout.contains("stdin from the model"), "{stdout}");
     assert!(stdout.contains("file given file"), "{stdout}");
     assert_eq!(s["report"]["schema"], "babuino.run-report/1");
+    let mut files = s["files"].as_array().unwrap().clone();
+    files.sort_by_key(|f| f["path"].as_str().unwrap().to_string());
+    assert_eq!(
+        files,
+        [
+            json!({"path": "blob.bin", "bytes": 256, "omitted": "binary"}),
+            json!({"path": "result.csv", "bytes": 8, "content": "a,b\n1,2\n"}),
+        ]
+    );
+    assert!(
+        hello["text"]
+            .as_str()
+            .unwrap()
+            .contains("--- /out/result.csv (8 bytes) ---\na,b\n1,2\n")
+    );
     assert_eq!(s["report"]["program"], "main.py");
     assert_eq!(s["report"]["limits"]["memory_bytes"], 256 << 20);
     assert!(hello["text"].as_str().unwrap().starts_with("exit 0 after "));
