@@ -113,6 +113,11 @@ pub enum Command {
     Show(crate::cli_attr::ShowArgs),
     /// Score hallucination detection on RAGTruth-layout JSONL (precision, recall, F1, AUROC).
     Eval(crate::cli_attr::EvalArgs),
+    /// Serve the log to AI assistants over the Model Context Protocol (stdio, or --http ADDR):
+    /// tools record_decision, verify_decision, list_records.
+    Mcp(crate::mcp::McpArgs),
+    /// List recent records, newest first (decisions, events, erasures, key rotations).
+    List(ListArgs),
     /// Check an export directory against its signed manifest.
     VerifyExport {
         /// The export directory (holding manifest.note).
@@ -172,6 +177,24 @@ pub struct RecordArgs {
     #[arg(long)]
     pub no_attribution: bool,
     /// Print the committed record as JSON instead of the id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only records of this session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only events from this source (babuino, sentinel, …).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only this kind: decision, event, erasure, key-rotation.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
     #[arg(long)]
     pub json: bool,
 }
@@ -395,6 +418,11 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Attribute(args) => crate::cli_attr::exit(crate::cli_attr::attribute(args)),
         Command::Eval(args) => crate::cli_attr::exit(crate::cli_attr::eval(args)),
         Command::Show(args) => crate::cli_attr::show(&dir, args),
+        Command::Mcp(args) => {
+            crate::mcp::run(&dir, args)?;
+            Ok(EXIT_OK)
+        }
+        Command::List(args) => cmd_list(&dir, args),
         Command::VerifyExport { export_dir, keys } => {
             crate::export::cmd_verify_export(&dir, &export_dir, &keys)
         }
@@ -468,15 +496,15 @@ fn cmd_record(dir: &Path, args: RecordArgs) -> Result<u8> {
         policy_version: args.policy_version,
         ..Decision::default()
     };
-    let mut decision = decision;
-    if !args.no_attribution && !decision.context.is_empty() {
-        crate::cli_attr::attribute_decision(&mut decision, args.threshold).map_err(|e| {
-            anyhow!(InputError(format!(
-                "{e:#} (or record with --no-attribution)"
-            )))
-        })?;
-    }
-    let id = auditor.record(decision).context("cannot record")?;
+    let threshold = (!args.no_attribution).then_some(args.threshold);
+    let id = crate::ops::record(&mut auditor, decision, threshold)
+        .map_err(|e| match e {
+            crate::ops::OpError::Log(l) => anyhow::Error::new(l).context("cannot record"),
+            other => anyhow!(InputError(format!(
+                "{other} (or record with --no-attribution)"
+            ))),
+        })?
+        .execution_id;
     if args.json {
         let s = auditor.get(&id)?;
         println!("{}", String::from_utf8_lossy(&s.leaf));
@@ -552,42 +580,31 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
             "give an execution id to verify, or --all".into()
         ));
     };
-    let r = a.verify_record(&id, &trusted, &args.checkpoints)?;
+    let v = crate::ops::verify(&a, &id, &trusted, &args.checkpoints).map_err(|e| match e {
+        crate::ops::OpError::Log(l) => anyhow::Error::new(l),
+        other => anyhow!(other),
+    })?;
+    let r = &v.report;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        println!("{}", serde_json::to_string_pretty(r)?);
     } else {
-        let has = |codes: &[&str]| r.findings.iter().any(|f| codes.contains(&f.code));
-        if has(&[
-            "leaf-malformed",
-            "wrong-position",
-            "wrong-origin",
-            "unknown-key",
-            "signature-invalid",
-        ]) {
-            println!("❌ Signature invalid");
-        } else if has(&["retired-key"]) {
+        if v.has_any(&["retired-key"]) {
             println!(
                 "❌ Signed by key {}, retired before this record was written",
                 r.key_id
             );
+        } else if !v.signature_valid() {
+            println!("❌ Signature invalid");
         } else {
             println!("✅ Signature valid (key {})", r.key_id);
         }
-        if has(&[
-            "not-included",
-            "no-checkpoint",
-            "checkpoint-invalid",
-            "log-truncated",
-            "outside-checkpoint-mismatch",
-            "outside-checkpoint-missing",
-            "outside-checkpoint-invalid",
-        ]) {
-            println!("❌ Inclusion in the log not proven");
-        } else {
+        if v.included() {
             println!(
                 "✅ Included in the log (index {}, checkpoint size {})",
                 r.index, r.checkpoint_size
             );
+        } else {
+            println!("❌ Inclusion in the log not proven");
         }
         match (&r.content, &r.erased_by) {
             (ContentStatus::Matches { chunks }, _) => {
@@ -601,16 +618,7 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
             (ContentStatus::Erased, None) => {
                 println!("❌ Content missing and no erasure tombstone names this record")
             }
-            (ContentStatus::NotApplicable, _)
-                if has(&[
-                    "prompt-mismatch",
-                    "response-mismatch",
-                    "chunk-mismatch",
-                    "attribution-mismatch",
-                    "override-mismatch",
-                    "content-key-missing",
-                ]) =>
-            {
+            (ContentStatus::NotApplicable, _) if v.content_mismatch() => {
                 println!("❌ Content does not match its signed hashes")
             }
             _ => {}
@@ -632,22 +640,45 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
             print_findings(&r.findings);
         }
     }
-    let misplaced = crate::cli_attr::verify_chunk_places(dir, &a, &id, !args.json)?;
-    if misplaced > 0 && r.findings.is_empty() {
+    let misplaced = crate::cli_attr::report_chunk_places(&v.places, !args.json);
+    if !r.findings.is_empty() {
+        return Err(VerifyFailed(first(&r.findings)).into());
+    }
+    if misplaced > 0 {
         return Err(VerifyFailed(format!(
             "{misplaced} context chunk(s) of {id} are not in the stored documents at their cited page and line"
         ))
         .into());
     }
-    let erased_without_tombstone = r.content == ContentStatus::Erased && r.erased_by.is_none();
-    if !r.findings.is_empty() {
-        return Err(VerifyFailed(first(&r.findings)).into());
-    }
-    if erased_without_tombstone {
+    if v.erased_without_tombstone() {
         return Err(VerifyFailed(format!(
             "content of {id} was removed without an erasure tombstone"
         ))
         .into());
+    }
+    Ok(EXIT_OK)
+}
+
+fn cmd_list(dir: &Path, args: ListArgs) -> Result<u8> {
+    let a = Auditor::open(dir)?;
+    let filter = crate::ops::ListFilter {
+        session: args.session,
+        source: args.source,
+        kind: args.kind,
+        limit: args.limit,
+    };
+    let records = crate::ops::list_records(&a, &filter).map_err(|e| match e {
+        crate::ops::OpError::Log(l) => anyhow::Error::new(l),
+        other => anyhow!(InputError(other.to_string())),
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    } else if records.is_empty() {
+        eprintln!("no records match");
+    } else {
+        for r in &records {
+            println!("{}", r.line());
+        }
     }
     Ok(EXIT_OK)
 }

@@ -6,3 +6,4 @@ mod log_errors;
 mod log_go;
 mod log_lifecycle;
 mod log_tamper;
+mod mcp;
