@@ -201,6 +201,24 @@ fn row_for(
             r.push(("erased_records", json!(e.erased.len())));
             r.push(("reason", opt(&e.reason)));
         }
+        (Profile::Gdpr, Body::Event(e)) => {
+            r.push((
+                "purpose",
+                json!(format!("agent tool event ({} {})", e.source, e.action)),
+            ));
+            r.push(("subject_ref", json!(e.subject_ref)));
+            r.push(("actor", opt(&e.actor)));
+            r.push(("tenant", opt(&e.tenant)));
+            r.push(("recipient", json!(e.source)));
+            r.push((
+                "personal_data",
+                json!(if content_present {
+                    "stored (summary, data)"
+                } else {
+                    "erased"
+                }),
+            ));
+        }
         (Profile::Gdpr, Body::KeyRotation(_)) => return None,
         (Profile::Soc2, b) => {
             let (actor, model, hall, conf) = match b {
@@ -211,6 +229,7 @@ fn row_for(
                     d.attribution_confidence,
                 ),
                 Body::Erasure(e) => (e.actor.clone(), None, None, None),
+                Body::Event(e) => (e.actor.clone(), None, None, None),
                 Body::KeyRotation(_) => (None, None, None, None),
             };
             r.push(("actor", opt(&actor)));
@@ -226,6 +245,10 @@ fn row_for(
                 .to_owned(),
                 Body::Erasure(e) => format!("erased {} record(s)", e.erased.len()),
                 Body::KeyRotation(k) => format!("new key {}", k.new_key),
+                Body::Event(e) => match &e.outcome {
+                    Some(o) => format!("{} {}: {o}", e.source, e.action),
+                    None => format!("{} {}", e.source, e.action),
+                },
             };
             r.push(("detail", json!(detail)));
         }
@@ -428,7 +451,7 @@ pub fn cmd_export(dir: &Path, args: ExportArgs) -> Result<u8> {
                 }
             }
             Body::Erasure(_) => erasures += 1,
-            Body::KeyRotation(_) => {}
+            Body::KeyRotation(_) | Body::Event(_) => {}
         }
         if let Some(row) = row_for(
             args.profile,

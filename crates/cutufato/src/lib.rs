@@ -33,4 +33,4 @@ pub mod verify;
 
 pub use auditor::{Auditor, Content, LogError};
 pub use group::GroupCommit;
-pub use record::{ContextChunk, Decision, Entry, Evaluator, Model};
+pub use record::{ContextChunk, Decision, Entry, Evaluator, Event, Model};

@@ -104,11 +104,12 @@ pub fn check_leaf(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum ContentStatus {
-    /// Prompt, response and chunk texts match their signed keyed hashes.
+    /// Prompt, response and chunk texts (or an event's summary and data) match their signed
+    /// keyed hashes.
     Matches { chunks: usize },
     /// The content was erased (the tree still verifies).
     Erased,
-    /// Not a decision: nothing to check.
+    /// Neither a decision nor an event: nothing to check.
     NotApplicable,
 }
 
@@ -119,10 +120,11 @@ pub fn check_content(
     content: Option<&Content>,
     key: Option<&[u8]>,
 ) -> Result<ContentStatus, Finding> {
-    let Body::Decision(d) = &entry.body else {
+    if !matches!(entry.body, Body::Decision(_) | Body::Event(_)) {
         return Ok(ContentStatus::NotApplicable);
-    };
-    let f = |code, msg: &str| finding(Some(index), Some(&d.execution_id), code, msg.to_owned());
+    }
+    let id = entry.body.execution_id();
+    let f = |code, msg: &str| finding(Some(index), Some(id), code, msg.to_owned());
     let (Some(c), Some(key)) = (content, key) else {
         if content.is_some() {
             return Err(f(
@@ -131,6 +133,27 @@ pub fn check_content(
             ));
         }
         return Ok(ContentStatus::Erased);
+    };
+    let d = match &entry.body {
+        Body::Decision(d) => d,
+        Body::Event(e) => {
+            let summary = c.summary.as_deref().unwrap_or_default();
+            if keyed_hash(key, summary.as_bytes()) != e.summary_hash {
+                return Err(f(
+                    "summary-mismatch",
+                    "event summary does not match its signed hash (content store edited)",
+                ));
+            }
+            let data = c.data.as_ref().and_then(|v| canonical(v).ok());
+            if data.map(|b| keyed_hash(key, &b)).as_deref() != Some(e.data_hash.as_str()) {
+                return Err(f(
+                    "data-mismatch",
+                    "event data does not match its signed hash (content store edited)",
+                ));
+            }
+            return Ok(ContentStatus::Matches { chunks: 0 });
+        }
+        _ => return Ok(ContentStatus::NotApplicable),
     };
     if keyed_hash(key, c.prompt.as_bytes()) != d.prompt_hash {
         return Err(f(
