@@ -553,7 +553,7 @@ fn print_places_summary(ok: usize, bad: usize, skipped: usize) {
 /// `cutufato show`
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Execution id of the decision.
+    /// Execution id of the decision or event.
     pub execution_id: String,
     /// An HTML page: the response beside its sources, supported and unsupported spans highlighted.
     #[arg(long, conflicts_with = "json")]
@@ -567,8 +567,17 @@ pub struct ShowArgs {
 pub fn show(dir: &Path, args: ShowArgs) -> Result<u8> {
     let auditor = Auditor::open(dir)?;
     let stored = auditor.get(&args.execution_id)?;
+    if let Body::Event(_) = &stored.entry.body {
+        return show_event(&auditor, &stored, &args);
+    }
     let Body::Decision(d) = &stored.entry.body else {
-        return Err(InputError(format!("{} is not a decision record", args.execution_id)).into());
+        return Err(InputError(format!(
+            "{} is a {} record, not a decision or an event (see `cutufato verify {}`)",
+            args.execution_id,
+            stored.entry.body.kind(),
+            args.execution_id
+        ))
+        .into());
     };
     let Some(content) = &stored.content else {
         return Err(
@@ -611,7 +620,37 @@ pub fn show(dir: &Path, args: ShowArgs) -> Result<u8> {
         );
     } else {
         outln!("{} · {} · {}", d.execution_id, d.model.name, d.timestamp);
+        if let Some(session) = &d.session {
+            outln!("session: {session}");
+        }
         out!("{}", render_text(&att, &chunks));
+    }
+    Ok(crate::cli::EXIT_OK)
+}
+
+/// `cutufato show` of an event: source, action, outcome, session, summary and data, with its
+/// signature and content checked; `--json` prints the signed record and its content.
+fn show_event(auditor: &Auditor, stored: &crate::auditor::Stored, args: &ShowArgs) -> Result<u8> {
+    if args.html {
+        return Err(InputError(format!(
+            "{} is an event: it has no attribution to show as HTML; show it as text or --json",
+            args.execution_id
+        ))
+        .into());
+    }
+    let checked = crate::replay::Checked::of(auditor, stored, &auditor.trusted_keys()?)?;
+    if args.json {
+        let record: serde_json::Value =
+            serde_json::from_slice(&stored.leaf).context("the stored record is not JSON")?;
+        print_json(&serde_json::json!({
+            "record": record,
+            "content": stored.content,
+            "signature_valid": checked.sig_ok,
+            "content_matches": checked.content_problem.is_none(),
+            "erased_by": checked.erased_by,
+        }))?;
+    } else {
+        out!("{}", crate::replay::render_event(stored, &checked));
     }
     Ok(crate::cli::EXIT_OK)
 }

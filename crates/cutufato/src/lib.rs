@@ -28,6 +28,7 @@ pub mod note;
 pub mod ops;
 pub mod par;
 pub mod record;
+pub mod replay;
 pub mod store;
 pub mod verify;
 

@@ -513,7 +513,7 @@ fn record_decision(
         tenant: args.tenant,
         purpose: args.purpose,
         subject: args.subject,
-        // SESSION-MERGE session: args.session,
+        session: args.session,
         ..Decision::default()
     };
     if decision.prompt.trim().is_empty() || decision.model.name.trim().is_empty() {

@@ -60,7 +60,6 @@ pub const CONTENT_CODES: &[&str] = &[
     "content-key-missing",
     "summary-mismatch",
     "data-mismatch",
-    "content-mismatch",
 ];
 
 /// Attributes `decision`'s response to its context and fills its attribution fields (full
@@ -395,6 +394,9 @@ impl Verification {
             return format!("NOT VERIFIED {id}: {what}");
         }
         let content = match (&r.content, &r.erased_by) {
+            (ContentStatus::Matches { .. }, _) if r.kind == "event" => {
+                "summary and data match their signed hashes".to_string()
+            }
             (ContentStatus::Matches { chunks }, _) => {
                 format!("prompt, response and {chunks} context chunk(s) match their signed hashes")
             }
@@ -538,6 +540,16 @@ impl RecordSummary {
                 s.model = Some(d.model.name.clone());
                 s.purpose = d.purpose.clone();
                 s.hallucination_detected = d.hallucination_detected;
+                s.session = d.session.clone();
+                s.erased = stored.content.is_none();
+            }
+            Body::Event(e) => {
+                s.actor = e.actor.clone();
+                s.session = e.session.clone();
+                s.source = Some(e.source.clone());
+                s.action = Some(e.action.clone());
+                s.outcome = e.outcome.clone();
+                s.summary = stored.content.as_ref().and_then(|c| c.summary.clone());
                 s.erased = stored.content.is_none();
             }
             Body::Erasure(e) => {
