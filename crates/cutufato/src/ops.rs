@@ -620,3 +620,95 @@ pub fn list_records(auditor: &Auditor, filter: &ListFilter) -> Result<Vec<Record
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "Termination\n\nEither party may terminate with thirty (30) days notice.\nNotice goes by registered mail.\n\nFees are due monthly.\n";
+
+    fn store_dir() -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("contract.txt");
+        std::fs::write(&file, DOC).unwrap();
+        Store::open(tmp.path()).unwrap().add(&file).unwrap();
+        tmp
+    }
+
+    fn r(page: Option<u32>, line: Option<u32>, lines: Option<u32>) -> DocumentRef {
+        DocumentRef {
+            document: "contract.txt".into(),
+            page,
+            line,
+            lines,
+        }
+    }
+
+    #[test]
+    fn document_references_resolve_to_cited_chunks() {
+        let tmp = store_dir();
+        let all = resolve_document(tmp.path(), &r(None, None, None)).unwrap();
+        assert_eq!(all.len(), 3, "three paragraphs: {all:?}");
+        assert!(
+            all.iter()
+                .all(|c| c.doc_sha256.is_some() && c.page == Some(1))
+        );
+        // From a line to the next blank line.
+        let one = resolve_document(tmp.path(), &r(Some(1), Some(3), None)).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            one[0].text,
+            "Either party may terminate with thirty (30) days notice.\nNotice goes by registered mail."
+        );
+        assert_eq!(one[0].line, Some(3));
+        // An explicit line count, clamped to the page.
+        let n = resolve_document(tmp.path(), &r(Some(1), Some(4), Some(99))).unwrap();
+        assert!(
+            n[0].text.ends_with("Fees are due monthly."),
+            "{:?}",
+            n[0].text
+        );
+        // The resolved chunk is found at its place by the same check `verify` runs.
+        let doc = Store::open(tmp.path())
+            .unwrap()
+            .get("contract.txt")
+            .unwrap();
+        assert!(doc.check(&to_chunk(&one[0])).is_ok());
+    }
+
+    #[test]
+    fn bad_document_references_say_what_is_wrong() {
+        let tmp = store_dir();
+        let msg = |x: DocumentRef| resolve_document(tmp.path(), &x).unwrap_err().to_string();
+        assert!(msg(r(Some(2), None, None)).contains("no page 2"));
+        assert!(msg(r(Some(1), Some(40), None)).contains("no line 40"));
+        assert!(msg(r(None, Some(3), None)).contains("without a page"));
+        assert!(msg(r(Some(1), Some(2), None)).contains("is blank"));
+        let mut unknown = r(None, None, None);
+        unknown.document = "other.pdf".into();
+        assert!(msg(unknown).contains("other.pdf"));
+        let empty = tempfile::tempdir().unwrap();
+        let e = resolve_document(empty.path(), &r(None, None, None)).unwrap_err();
+        assert!(e.to_string().contains("cutufato docs add"), "{e}");
+    }
+
+    #[test]
+    fn list_filter_refuses_unknown_kinds() {
+        let f = ListFilter {
+            kind: Some("decisions".into()),
+            limit: 5,
+            ..ListFilter::default()
+        };
+        assert!(
+            f.check()
+                .unwrap_err()
+                .to_string()
+                .contains("decision, event")
+        );
+        let ok = ListFilter {
+            kind: Some("event".into()),
+            ..f
+        };
+        assert!(ok.check().is_ok());
+    }
+}

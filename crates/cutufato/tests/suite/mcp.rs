@@ -345,3 +345,56 @@ fn python_sdk_client_over_http() {
     assert_eq!(r["results"][0]["structured"]["unsupported"], 1, "{r}");
     assert_eq!(log.run(&["verify", "--all"]).code, 0);
 }
+
+#[test]
+fn a_decision_recorded_over_mcp_joins_its_session_with_the_tools_events() {
+    let log = log_with_contract();
+    let ev = log.run(&[
+        "record-event",
+        "--source",
+        "babuino",
+        "--action",
+        "run",
+        "--outcome",
+        "exit 0",
+        "--summary",
+        "ran check.py",
+        "--session",
+        "s-9",
+    ]);
+    assert_eq!(ev.code, 0, "{}", ev.stderr);
+    let r = session(
+        &log,
+        &json!([
+            ["record_decision", {"prompt": "q", "response": "The notice period is thirty days.",
+                                 "model": "m", "session": "s-9",
+                                 "documents": [{"document": "contract.txt"}]}],
+            ["list_records", {"session": "s-9"}],
+            ["list_records", {"source": "babuino", "limit": 5}],
+            ["verify_decision", {"execution_id": ev.stdout.trim()}],
+        ]),
+    );
+    let res = r["results"].as_array().unwrap();
+    assert_eq!(res[0]["is_error"], false, "{}", res[0]);
+    assert_eq!(res[0]["structured"]["hallucination_detected"], false);
+    // The whole document was cut into its paragraph chunks.
+    assert_eq!(res[0]["structured"]["context_chunks"], 2);
+    let records = res[1]["structured"]["records"].as_array().unwrap();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|x| x["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["decision", "event"], "newest first");
+    assert_eq!(records[0]["session"], "s-9");
+    assert_eq!(res[2]["structured"]["records"][0]["outcome"], "exit 0");
+    let v = &res[3]["structured"];
+    assert_eq!(v["verified"], true, "{}", res[3]);
+    assert_eq!(v["kind"], "event");
+    assert_eq!(v["content"], "matches");
+    let replay = log.run(&["replay", "--session", "s-9"]);
+    assert!(
+        replay.stdout.contains("source:   babuino") && replay.stdout.contains("session:  s-9"),
+        "{}",
+        replay.stdout
+    );
+}
