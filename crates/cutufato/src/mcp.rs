@@ -452,8 +452,9 @@ impl CutufatoMcp {
         }
         let outcome = self
             .with_log(move |a| {
+                let size = crate::store::tree_size(a.connection()).unwrap_or(a.size());
                 ops::list_records(a, &filter)
-                    .map(|records| (a.size(), records))
+                    .map(|records| (size, records))
                     .map_err(|e| op_message(&e))
             })
             .await?;

@@ -607,7 +607,8 @@ impl RecordSummary {
 pub fn list_records(auditor: &Auditor, filter: &ListFilter) -> Result<Vec<RecordSummary>, OpError> {
     filter.check()?;
     let mut out = Vec::new();
-    let mut index = auditor.size();
+    // The database's size, not the open log's: another process may have appended since.
+    let mut index = crate::store::tree_size(auditor.connection()).map_err(LogError::from)?;
     while index > 0 && out.len() < filter.limit {
         index -= 1;
         let Ok(stored) = auditor.get_index(index) else {

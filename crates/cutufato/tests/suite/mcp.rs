@@ -398,3 +398,124 @@ fn a_decision_recorded_over_mcp_joins_its_session_with_the_tools_events() {
         replay.stdout
     );
 }
+
+/// A minimal JSON-RPC client over the server's stdio, written here (the Python SDK is the
+/// independent client; this one checks the bytes).
+struct Raw {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    lines: Vec<String>,
+    next: u64,
+}
+
+impl Raw {
+    fn start(log: &Log) -> Raw {
+        let mut child = Command::new(BIN)
+            .arg("--dir")
+            .arg(&log.dir)
+            .arg("mcp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut raw = Raw {
+            child,
+            stdin,
+            stdout,
+            lines: Vec::new(),
+            next: 0,
+        };
+        raw.call(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "raw", "version": "0"}}),
+        );
+        raw.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        raw
+    }
+
+    fn send(&mut self, v: &Value) {
+        use std::io::Write as _;
+        writeln!(self.stdin, "{v}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        use std::io::BufRead as _;
+        self.next += 1;
+        let id = self.next;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "server closed stdout"
+            );
+            self.lines.push(line.clone());
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON-RPC ({e}): {line:?}"));
+            assert_eq!(v["jsonrpc"], "2.0", "{line}");
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    fn tool(&mut self, name: &str, args: Value) -> Value {
+        self.call("tools/call", json!({"name": name, "arguments": args}))["result"].clone()
+    }
+
+    /// Closes stdin; the server exits 0 and leaves nothing else on stdout.
+    fn finish(mut self) {
+        use std::io::Read as _;
+        drop(self.stdin);
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "", "stdout after the last reply");
+        let status = self.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0));
+        for l in &self.lines {
+            assert!(l.starts_with('{') && l.ends_with('\n'), "{l:?}");
+        }
+    }
+}
+
+#[test]
+fn stdout_is_only_protocol_and_records_written_by_others_meanwhile_are_seen() {
+    let log = log_with_contract();
+    let mut raw = Raw::start(&log);
+    let empty = raw.tool("list_records", json!({}));
+    assert_eq!(empty["structuredContent"]["log_size"], 0, "{empty}");
+    // Another process (a tool, the CLI) appends while the server runs.
+    let ev = log.run(&[
+        "record-event",
+        "--source",
+        "sentinel",
+        "--action",
+        "block",
+        "--summary",
+        "blocked x",
+    ]);
+    assert_eq!(ev.code, 0, "{}", ev.stderr);
+    let seen = raw.tool("list_records", json!({}));
+    assert_eq!(seen["structuredContent"]["log_size"], 1, "{seen}");
+    assert_eq!(
+        seen["structuredContent"]["records"][0]["source"],
+        "sentinel"
+    );
+    // The server's own append lands after it, and both verify.
+    let rec = raw.tool(
+        "record_decision",
+        json!({"prompt": "q", "response": "a", "model": "m"}),
+    );
+    assert_eq!(rec["structuredContent"]["log_index"], 1, "{rec}");
+    let bad = raw.tool("record_decision", json!({"prompt": 3}));
+    assert_eq!(bad["isError"], true, "{bad}");
+    raw.finish();
+    let all = log.run(&["verify", "--all"]);
+    assert_eq!(all.code, 0, "{}", all.stdout);
+}
