@@ -1,0 +1,478 @@
+//! Sentinel's verdicts recorded in a Cutufato log, so one signed, tamper-evident log tells the
+//! story of an agent's session: what the model decided (Cutufato decisions), what Babuino ran,
+//! and what Sentinel blocked or warned about (these events). `cutufato verify` covers them.
+//!
+//! One event per verdict worth recording: `block` and `warn` by default, `allow` too when asked
+//! ([`AuditOptions::all`]). The event is source `sentinel`, action and outcome the decision, a
+//! one-line summary (`blocked pypi requsts: not in the registry …; did you mean requests?`) and
+//! as data the verdict exactly as `--format json` prints it, the frontend that judged it and,
+//! for scans, the manifest ([`EVENT_SCHEMA`]). All events of one answer are appended in one
+//! transaction (one fsync, one signed checkpoint).
+//!
+//! Failing closed is the caller's duty and every frontend does it: an answer whose events could
+//! not be appended is not acted on ([`AuditingGate`] makes the proxy refuse with 503).
+//!
+//! What it is not: a copy of the verdict cache, or a log of every allowed lookup unless asked.
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cutufato::{Auditor, Event, LogError};
+use serde_json::json;
+
+use crate::proxy::{Gate, Judgement, Query};
+use crate::report;
+use crate::verdict::{Decision, Verdict};
+
+/// `schema` field of every event's data (bumped only for incompatible changes).
+pub const EVENT_SCHEMA: &str = "sentinel.verdict-event/1";
+/// Event source of every Sentinel event.
+pub const SOURCE: &str = "sentinel";
+/// Longest session id accepted (Cutufato keeps it in the signed leaf).
+pub const MAX_SESSION: usize = 128;
+/// Longest summary line (Cutufato's limit is 1000 bytes).
+const MAX_SUMMARY: usize = 900;
+
+/// Errors opening or writing the audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// No log at the directory.
+    #[error(
+        "no cutufato log at {0}: create it with `cutufato init --dir {0}` (or fix --audit / SENTINEL_AUDIT)"
+    )]
+    Missing(PathBuf),
+    /// The log exists but cannot be opened or is not writable here.
+    #[error("cannot open the audit log at {dir}: {reason}")]
+    Open { dir: PathBuf, reason: String },
+    /// The session id is not one line of at most [`MAX_SESSION`] bytes.
+    #[error("invalid audit session {0:?}: it must be one non-empty line of at most 128 bytes")]
+    Session(String),
+    /// Appending failed: nothing of this answer was recorded.
+    #[error("cannot record in the audit log at {dir}: {source}")]
+    Append {
+        dir: PathBuf,
+        #[source]
+        source: LogError,
+    },
+    /// An earlier writer panicked while holding the log.
+    #[error("the audit log at {0} is unusable after an internal error")]
+    Poisoned(PathBuf),
+}
+
+/// Which frontend judged the packages (kept in each event's data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frontend {
+    /// `sentinel check`.
+    Check,
+    /// `sentinel scan`.
+    Scan,
+    /// `sentinel proxy` (or a proxy embedded elsewhere).
+    Proxy,
+    /// `sentinel mcp`.
+    Mcp,
+    /// `sentinel hook`.
+    Hook,
+}
+
+impl Frontend {
+    /// The name in event data: `check`, `scan`, `proxy`, `mcp`, `hook`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frontend::Check => "check",
+            Frontend::Scan => "scan",
+            Frontend::Proxy => "proxy",
+            Frontend::Mcp => "mcp",
+            Frontend::Hook => "hook",
+        }
+    }
+}
+
+/// Where one verdict came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditContext {
+    /// The frontend.
+    pub frontend: Frontend,
+    /// The manifest the package was read from (scans).
+    pub manifest: Option<String>,
+}
+
+impl AuditContext {
+    /// A context without a manifest.
+    pub fn new(frontend: Frontend) -> Self {
+        AuditContext {
+            frontend,
+            manifest: None,
+        }
+    }
+
+    /// The same frontend, for a package read from `path`.
+    pub fn manifest(frontend: Frontend, path: impl Into<String>) -> Self {
+        AuditContext {
+            frontend,
+            manifest: Some(path.into()),
+        }
+    }
+}
+
+/// What to record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// Record allowed verdicts too (default: block and warn only).
+    pub all: bool,
+    /// Agent session the events belong to (`--audit-session`, `TRIAD_SESSION`).
+    pub session: Option<String>,
+}
+
+/// A Cutufato log opened once for the life of a frontend. Thread-safe: appends are serialised
+/// by a mutex (one append of a few events takes well under a millisecond plus the fsync) and
+/// by SQLite's write lock across processes, so several Sentinels may share one log.
+pub struct AuditLog {
+    dir: PathBuf,
+    options: AuditOptions,
+    auditor: Mutex<Auditor>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a session id: one non-empty line of at most [`MAX_SESSION`] bytes.
+pub fn check_session(s: &str) -> Result<(), AuditError> {
+    if s.trim().is_empty() || s.len() > MAX_SESSION || s.chars().any(char::is_control) {
+        return Err(AuditError::Session(s.to_string()));
+    }
+    Ok(())
+}
+
+impl AuditLog {
+    /// Opens the log in `dir` (made by `cutufato init --dir DIR`) and checks that it can be
+    /// written here (its signing key is present and usable).
+    pub fn open(dir: impl AsRef<Path>, options: AuditOptions) -> Result<Self, AuditError> {
+        let dir = dir.as_ref().to_path_buf();
+        if let Some(s) = &options.session {
+            check_session(s)?;
+        }
+        let auditor = match Auditor::open(&dir) {
+            Ok(a) => a,
+            Err(LogError::NotInitialized(_)) => return Err(AuditError::Missing(dir)),
+            Err(e) => {
+                return Err(AuditError::Open {
+                    dir,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        // Without the signing key the log can be verified but not written: say so now, not at
+        // the first block.
+        if let Err(e) = auditor.sign_note("sentinel audit probe\n") {
+            return Err(AuditError::Open {
+                dir,
+                reason: e.to_string(),
+            });
+        }
+        Ok(AuditLog {
+            dir,
+            options,
+            auditor: Mutex::new(auditor),
+        })
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What is recorded.
+    pub fn options(&self) -> &AuditOptions {
+        &self.options
+    }
+
+    /// True when a verdict with this decision is recorded.
+    pub fn wants(&self, d: Decision) -> bool {
+        d != Decision::Allow || self.options.all
+    }
+
+    /// Records the verdicts worth recording, all from one context, in one transaction; returns
+    /// the execution ids (empty when nothing needed recording).
+    pub fn record(
+        &self,
+        verdicts: &[Verdict],
+        ctx: &AuditContext,
+    ) -> Result<Vec<String>, AuditError> {
+        let items: Vec<(&Verdict, &AuditContext)> = verdicts.iter().map(|v| (v, ctx)).collect();
+        self.record_each(&items)
+    }
+
+    /// Records verdicts with a context each (a scan of several manifests) in one transaction.
+    pub fn record_each(
+        &self,
+        items: &[(&Verdict, &AuditContext)],
+    ) -> Result<Vec<String>, AuditError> {
+        let events: Vec<Event> = items
+            .iter()
+            .filter(|(v, _)| self.wants(v.decision))
+            .map(|(v, ctx)| event(v, ctx, self.options.session.as_deref()))
+            .collect();
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut auditor = self
+            .auditor
+            .lock()
+            .map_err(|_| AuditError::Poisoned(self.dir.clone()))?;
+        auditor
+            .record_events(events)
+            .map_err(|source| AuditError::Append {
+                dir: self.dir.clone(),
+                source,
+            })
+    }
+}
+
+/// Past tense of a decision, for summaries.
+fn verb(d: Decision) -> &'static str {
+    match d {
+        Decision::Allow => "allowed",
+        Decision::Warn => "warned",
+        Decision::Block => "blocked",
+    }
+}
+
+/// The one-line summary: `blocked pypi requsts: <main finding> [code]; did you mean requests?`.
+pub fn summary(v: &Verdict) -> String {
+    let mut s = format!(
+        "{} {} {}",
+        verb(v.decision),
+        v.package.ecosystem.as_str(),
+        v.package.name
+    );
+    if let Some(ver) = &v.package.version {
+        s.push_str(&format!(" {ver}"));
+    }
+    match v.main_finding() {
+        Some(f) => s.push_str(&format!(": {} [{}]", f.message, f.code)),
+        None if v.decision == Decision::Allow => s.push_str(": no findings"),
+        None => {}
+    }
+    if v.decision != Decision::Allow
+        && let Some(alt) = v.suggestions.first()
+    {
+        s.push_str(&format!("; did you mean {}?", alt.name));
+    }
+    one_line(&s, MAX_SUMMARY)
+}
+
+/// Control characters (a name could carry them) become `?`; cut at `max` bytes on a character
+/// boundary.
+fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s.chars() {
+        let c = if c.is_control() { '?' } else { c };
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The event data: the verdict as `--format json` prints it, the frontend and the manifest.
+pub fn event_data(v: &Verdict, ctx: &AuditContext) -> serde_json::Value {
+    // `json_value` is the stable document of `--format json`; its one verdict is the element.
+    let doc = report::json_value(std::slice::from_ref(v));
+    let verdict = doc
+        .get("verdicts")
+        .and_then(|a| a.get(0))
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let mut data = json!({
+        "schema": EVENT_SCHEMA,
+        "sentinel_version": env!("CARGO_PKG_VERSION"),
+        "frontend": ctx.frontend.as_str(),
+        "verdict": verdict,
+    });
+    if let Some(m) = &ctx.manifest {
+        data["manifest"] = json!(m);
+    }
+    data
+}
+
+/// The Cutufato event of one verdict.
+pub fn event(v: &Verdict, ctx: &AuditContext, session: Option<&str>) -> Event {
+    let d = match v.decision {
+        Decision::Allow => "allow",
+        Decision::Warn => "warn",
+        Decision::Block => "block",
+    };
+    let mut e = Event::new(SOURCE, d, summary(v), event_data(v, ctx)).outcome(d);
+    if let Some(s) = session {
+        e = e.session(s);
+    }
+    e
+}
+
+/// The stable rule code of a proxy refusal caused by an audit log that could not be written; the
+/// proxy answers it with 503 instead of serving anything unrecorded.
+pub const AUDIT_FAILED: &str = crate::proxy::gate::AUDIT_FAILED;
+
+/// A proxy gate that records what it judges: the engine (through its verdict memo) decides,
+/// every verdict worth recording is appended to the log, and only then is the judgement
+/// returned. When the append fails every judgement of the batch becomes a refusal with rule
+/// [`AUDIT_FAILED`] (the proxy answers 503): nothing is served unrecorded.
+pub struct AuditingGate {
+    engine: Arc<crate::memo::MemoEngine>,
+    log: Arc<AuditLog>,
+}
+
+impl std::fmt::Debug for AuditingGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditingGate")
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditingGate {
+    /// Judges with `engine` and records in `log`.
+    pub fn new(engine: Arc<crate::memo::MemoEngine>, log: Arc<AuditLog>) -> Self {
+        AuditingGate { engine, log }
+    }
+}
+
+impl Gate for AuditingGate {
+    fn judge(&self, queries: Vec<Query>) -> futures::future::BoxFuture<'_, Vec<Judgement>> {
+        Box::pin(async move {
+            let pkgs: Vec<crate::PackageRef> = queries.iter().map(Query::package).collect();
+            let verdicts = self.engine.validate_all(&pkgs).await;
+            let log = self.log.clone();
+            // The append fsyncs: keep it off the async workers.
+            let recorded = {
+                let verdicts = verdicts.clone();
+                tokio::task::spawn_blocking(move || {
+                    log.record(&verdicts, &AuditContext::new(Frontend::Proxy))
+                })
+                .await
+            };
+            let failure = match recorded {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("the audit task failed: {e}")),
+            };
+            match failure {
+                None => verdicts.iter().map(crate::proxy::judgement_of).collect(),
+                Some(why) => {
+                    tracing::error!(error = %why, "audit append failed; refusing the request");
+                    queries
+                        .iter()
+                        .map(|_| Judgement {
+                            allowed: false,
+                            rule: AUDIT_FAILED.to_string(),
+                            reason: format!(
+                                "the verdict could not be recorded ({why}); nothing is served unrecorded: fix the log, then retry"
+                            ),
+                            alternative: None,
+                        })
+                        .collect()
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::{Finding, Severity, Suggestion};
+    use crate::{Ecosystem, PackageRef};
+
+    fn blocked() -> Verdict {
+        Verdict {
+            package: PackageRef::new(Ecosystem::Pypi, "requsts"),
+            decision: Decision::Block,
+            findings: vec![Finding {
+                code: "typosquat".into(),
+                severity: Severity::High,
+                action: Decision::Block,
+                message: "looks like a typosquat of `requests`".into(),
+                evidence: json!({}),
+            }],
+            suggestions: vec![Suggestion {
+                name: "requests".into(),
+                reason: "popular".into(),
+                score: 0.97,
+            }],
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn summary_names_package_rule_and_alternative() {
+        assert_eq!(
+            summary(&blocked()),
+            "blocked pypi requsts: looks like a typosquat of `requests` [typosquat]; did you mean requests?"
+        );
+        let mut v = blocked();
+        v.package.name = "evil\nname".into();
+        v.findings[0].message = "x".repeat(2000);
+        let s = summary(&v);
+        assert!(!s.contains('\n') && s.len() <= MAX_SUMMARY, "{s}");
+    }
+
+    #[test]
+    fn data_is_the_json_verdict_with_frontend_and_manifest() {
+        let v = blocked();
+        let d = event_data(&v, &AuditContext::manifest(Frontend::Scan, "req.txt"));
+        assert_eq!(d["schema"], EVENT_SCHEMA);
+        assert_eq!(d["frontend"], "scan");
+        assert_eq!(d["manifest"], "req.txt");
+        assert_eq!(d["verdict"], report::json_value(&[v])["verdicts"][0]);
+    }
+
+    #[test]
+    fn sessions_must_be_one_short_line() {
+        assert!(check_session("s-1").is_ok());
+        for bad in ["", "  ", "a\nb", &"x".repeat(129)] {
+            assert!(check_session(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn missing_log_names_cutufato_init() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = AuditLog::open(dir.path().join("nolog"), AuditOptions::default()).unwrap_err();
+        assert!(matches!(e, AuditError::Missing(_)));
+        assert!(e.to_string().contains("cutufato init --dir"), "{e}");
+    }
+
+    #[test]
+    fn only_blocks_and_warnings_unless_all() {
+        let dir = tempfile::tempdir().unwrap();
+        Auditor::init(dir.path(), None).unwrap();
+        let log = AuditLog::open(dir.path(), AuditOptions::default()).unwrap();
+        let mut allowed = blocked();
+        allowed.decision = Decision::Allow;
+        let ctx = AuditContext::new(Frontend::Check);
+        assert!(log.record(&[allowed.clone()], &ctx).unwrap().is_empty());
+        assert_eq!(
+            log.record(&[allowed.clone(), blocked()], &ctx)
+                .unwrap()
+                .len(),
+            1
+        );
+        let all = AuditLog::open(
+            dir.path(),
+            AuditOptions {
+                all: true,
+                session: Some("s-9".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(all.record(&[allowed], &ctx).unwrap().len(), 1);
+        let a = Auditor::open(dir.path()).unwrap();
+        assert_eq!(a.size(), 2);
+    }
+}
