@@ -53,6 +53,12 @@ pub enum AuditError {
         #[source]
         source: LogError,
     },
+    /// `log.db` was removed or replaced since the log was opened: appends would go to a file
+    /// nobody will read.
+    #[error(
+        "{0}/log.db was removed or replaced since sentinel opened it: restart sentinel on the log you mean to keep"
+    )]
+    Replaced(PathBuf),
     /// An earlier writer panicked while holding the log.
     #[error("the audit log at {0} is unusable after an internal error")]
     Poisoned(PathBuf),
@@ -134,6 +140,8 @@ pub struct AuditLog {
     /// Held by the one thread committing; the others wait here for their turn or their result.
     auditor: Mutex<Auditor>,
     queue: Mutex<Queue>,
+    /// Device and inode of `log.db` when opened (see [`AuditLog::check_same_file`]).
+    db_file: (u64, u64),
 }
 
 /// Events handed in and not yet committed, and results of commits made on a caller's behalf.
@@ -187,12 +195,28 @@ impl AuditLog {
                 reason: e.to_string(),
             });
         }
+        let db_file = file_id(&dir).map_err(|e| AuditError::Open {
+            dir: dir.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(AuditLog {
             dir,
             options,
             auditor: Mutex::new(auditor),
             queue: Mutex::new(Queue::default()),
+            db_file,
         })
+    }
+
+    /// SQLite keeps writing to an open database file after it was unlinked or renamed away (in
+    /// WAL mode it does not notice), so a log removed or swapped under a running proxy would
+    /// silently swallow the records. Before each commit the path must still name the file
+    /// opened.
+    fn check_same_file(&self) -> Result<(), AuditError> {
+        match file_id(&self.dir) {
+            Ok(id) if id == self.db_file => Ok(()),
+            _ => Err(AuditError::Replaced(self.dir.clone())),
+        }
     }
 
     /// The log directory.
@@ -262,7 +286,10 @@ impl AuditLog {
         };
         let sizes: Vec<(u64, usize)> = batch.iter().map(|(t, e)| (*t, e.len())).collect();
         let all: Vec<Event> = batch.into_iter().flat_map(|(_, e)| e).collect();
-        let result = auditor.record_events(all);
+        let result = match self.check_same_file() {
+            Ok(()) => auditor.record_events(all),
+            Err(e) => Err(LogError::Inconsistent(e.to_string())),
+        };
         // Results go to the queue while the auditor is still held: the next writer must find
         // them there, or it would take the committed events for pending ones.
         let mut q = self.queue.lock().map_err(|_| poisoned())?;
@@ -291,6 +318,13 @@ impl AuditLog {
             }
         }
     }
+}
+
+/// Device and inode of `dir/log.db`.
+fn file_id(dir: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(dir.join(cutufato::auditor::DB_FILE))?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// Past tense of a decision, for summaries.
@@ -550,6 +584,22 @@ mod tests {
             .unwrap();
         assert!(r.findings.is_empty(), "{:?}", r.findings);
         assert!(log.queue.lock().unwrap().done.is_empty());
+    }
+
+    #[test]
+    fn a_replaced_database_is_refused_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        Auditor::init(dir.path().join("log"), None).unwrap();
+        let log = AuditLog::open(dir.path().join("log"), AuditOptions::default()).unwrap();
+        // Someone moves the log away and starts a fresh one at the same path.
+        std::fs::rename(dir.path().join("log"), dir.path().join("old")).unwrap();
+        Auditor::init(dir.path().join("log"), None).unwrap();
+        let e = log
+            .record(&[blocked()], &AuditContext::new(Frontend::Check))
+            .unwrap_err();
+        assert!(e.to_string().contains("removed or replaced"), "{e}");
+        assert_eq!(Auditor::open(dir.path().join("old")).unwrap().size(), 0);
+        assert_eq!(Auditor::open(dir.path().join("log")).unwrap().size(), 0);
     }
 
     #[test]

@@ -327,7 +327,7 @@ fn pip_install_of_a_typosquat_through_the_proxy_leaves_a_block_event() {
 }
 
 #[test]
-fn proxy_refuses_with_503_instead_of_serving_when_the_log_is_gone() {
+fn proxy_refuses_with_503_instead_of_serving_when_the_log_database_is_deleted() {
     let up = Upstream::start();
     let env = Env::new();
     let log = init_log(env.dir.path());
@@ -348,11 +348,18 @@ fn proxy_refuses_with_503_instead_of_serving_when_the_log_is_gone() {
     assert!(verify(&log).is_empty());
     let served = up.requested().len();
 
-    // The log directory disappears under the running proxy: nothing is served unrecorded.
-    std::fs::remove_dir_all(&log).unwrap();
+    // The database is deleted under the running proxy (SQLite would go on writing to the
+    // unlinked file, and the outside checkpoint can still be written): nothing is served
+    // unrecorded.
+    for f in ["log.db", "log.db-wal", "log.db-shm"] {
+        let _ = std::fs::remove_file(log.join(f));
+    }
     let (code, reason, headers, _) = http_get(&six("1.16.0"), None);
     assert_eq!(code, 503, "{reason}");
-    assert!(reason.contains("could not be recorded"), "{reason}");
+    assert!(
+        reason.contains("could not be recorded") && reason.contains("removed or replaced"),
+        "{reason}"
+    );
     assert_eq!(
         super::upstream::header(&headers, "x-sentinel-decision"),
         Some("block")
