@@ -354,6 +354,9 @@ pub fn summary(v: &Verdict) -> String {
     }
     if v.decision != Decision::Allow
         && let Some(alt) = v.suggestions.first()
+        && !v
+            .main_finding()
+            .is_some_and(|f| f.message.contains(&format!("`{}`", alt.name)))
     {
         s.push_str(&format!("; did you mean {}?", alt.name));
     }
@@ -491,7 +494,7 @@ mod tests {
                 code: "typosquat".into(),
                 severity: Severity::High,
                 action: Decision::Block,
-                message: "looks like a typosquat of `requests`".into(),
+                message: "an omitted character from a popular package".into(),
                 evidence: json!({}),
             }],
             suggestions: vec![Suggestion {
@@ -507,7 +510,14 @@ mod tests {
     fn summary_names_package_rule_and_alternative() {
         assert_eq!(
             summary(&blocked()),
-            "blocked pypi requsts: looks like a typosquat of `requests` [typosquat]; did you mean requests?"
+            "blocked pypi requsts: an omitted character from a popular package [typosquat]; did you mean requests?"
+        );
+        // The engine's not-found message already names the alternative: not twice.
+        let mut v = blocked();
+        v.findings[0].message = "not in the registry; did you mean `requests`?".into();
+        assert_eq!(
+            summary(&v),
+            "blocked pypi requsts: not in the registry; did you mean `requests`? [typosquat]"
         );
         let mut v = blocked();
         v.package.name = "evil\nname".into();

@@ -7,6 +7,8 @@
 //! Malformed arguments (unknown ecosystem, missing name, both or neither of `path`/`content`)
 //! are JSON-RPC `invalid_params` errors. Transports: stdio (how assistants launch local servers)
 //! and streamable HTTP. Stdout is the protocol: nothing else may print there, logs go to stderr.
+//! With an audit log ([`SentinelMcp::with_audit`]) every call's verdicts are recorded before they
+//! are returned; a call whose verdicts cannot be recorded is a tool error (`isError: true`).
 #![deny(clippy::print_stdout)]
 
 use std::net::SocketAddr;

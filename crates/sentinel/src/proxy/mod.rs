@@ -9,7 +9,9 @@
 //! and links that leave the configured files upstream removed; files of a blocked project or
 //! version are refused with 403, the reason in the status line and the body (pip prints the
 //! status line; it hides errors on index pages, which is why the page itself is still served).
-//! Hallucinated names that the upstream does not know get 404 with the same reason.
+//! Hallucinated names that the upstream does not know get 404 with the same reason. A gate that
+//! could not record its judgement ([`gate::AUDIT_FAILED`], see [`crate::audit::AuditingGate`])
+//! turns the request into a 503: nothing is served unrecorded.
 //!
 //! What it does not do: cache, serve the full project index (`/pypi/simple/`), search, audit
 //! or publish endpoints. Anything it does not understand is refused (404), never passed through.

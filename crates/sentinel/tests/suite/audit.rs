@@ -89,7 +89,8 @@ fn check_records_the_block_and_the_log_verifies_and_catches_an_edit() {
     assert_eq!(rec.session.as_deref(), Some("agent-42"));
     let summary = content.summary.as_deref().unwrap();
     assert!(
-        summary.starts_with("blocked pypi requsts: ") && summary.contains("did you mean requests?"),
+        summary.starts_with("blocked pypi requsts: ")
+            && summary.contains("did you mean `requests`?"),
         "{summary}"
     );
     let data = content.data.as_ref().unwrap();
