@@ -234,6 +234,8 @@ fn missing_log_stops_every_frontend_before_any_answer_with_the_init_hint() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&hint));
+    let r = s.run(&["check", "pypi", "six", "--audit-all"]);
+    assert_eq!(r.code, 3, "--audit-all alone: {r:?}");
     // A bad session id is a usage error.
     let log = init_log(s.dir.path());
     let r = s.run(&[
@@ -447,22 +449,19 @@ fn mcp_records_its_verdicts_and_returns_a_tool_error_when_it_cannot() {
     );
 }
 
-#[test]
-fn hook_records_the_denied_install() {
-    let up = Upstream::start();
-    let env = Env::new();
-    let log = init_log(env.dir.path());
+/// Runs `sentinel --audit LOG hook` on a Claude Code input for `command`; (exit code, stdout).
+fn hook(env: &Env, up: &Upstream, log: &Path, command: &str) -> (Option<i32>, Value) {
     let mut child = env
-        .sentinel(&up)
+        .sentinel(up)
         .arg("--audit")
-        .arg(&log)
+        .arg(log)
         .arg("hook")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let input = json!({"tool_name": "Bash", "tool_input": {"command": "pip install six siix"}});
+    let input = json!({"tool_name": "Bash", "tool_input": {"command": command}});
     child
         .stdin
         .take()
@@ -470,8 +469,17 @@ fn hook_records_the_denied_install() {
         .write_all(input.to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code(), v)
+}
+
+#[test]
+fn hook_records_the_denied_install_and_denies_when_it_cannot_record() {
+    let up = Upstream::start();
+    let env = Env::new();
+    let log = init_log(env.dir.path());
+    let (code, d) = hook(&env, &up, &log, "pip install six siix");
+    assert_eq!(code, Some(0));
     assert_eq!(d["hookSpecificOutput"]["permissionDecision"], "deny");
     let ev = events(&log);
     assert_eq!(ev.len(), 1, "six is allowed and not recorded");
@@ -484,6 +492,16 @@ fn hook_records_the_denied_install() {
             .unwrap()
             .starts_with("blocked pypi siix")
     );
+
+    // The log cannot be written: the deny says so (it is not the verdict's deny).
+    std::fs::remove_file(log.join("checkpoint")).unwrap();
+    std::fs::create_dir(log.join("checkpoint")).unwrap();
+    let (code, d) = hook(&env, &up, &log, "npm install is-numbr");
+    assert_eq!(code, Some(0));
+    let h = &d["hookSpecificOutput"];
+    assert_eq!(h["permissionDecision"], "deny", "{d}");
+    let reason = h["permissionDecisionReason"].as_str().unwrap();
+    assert!(reason.contains("could not record"), "{reason}");
 }
 
 #[test]
