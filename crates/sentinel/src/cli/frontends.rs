@@ -224,8 +224,18 @@ pub fn proxy(a: ProxyArgs, g: &GlobalArgs) -> Result<u8> {
 /// `sentinel hook`: one decision for the JSON on stdin. Exit 0 with the decision JSON on stdout
 /// (nothing when allowed); exit 2 with the reason on stderr when no decision could be made
 /// (unreadable input), which assistants treat as "blocked".
+///
+/// Every failure before a decision (bad `--timeout`, policy error, missing `--audit` log) exits 2
+/// as well: assistants treat other non-zero codes as a failed hook and run the command anyway.
 pub fn hook(a: HookArgs, g: &GlobalArgs) -> Result<u8> {
-    let timeout = seconds(a.timeout, "--timeout")?;
+    let undecided = |e: anyhow::Error| {
+        eprintln!("sentinel hook: {e:#}; the command is denied");
+        EXIT_BLOCK
+    };
+    let timeout = match seconds(a.timeout, "--timeout") {
+        Ok(t) => t,
+        Err(e) => return Ok(undecided(e)),
+    };
     let mut raw = String::new();
     if let Err(e) = std::io::stdin()
         .take(16 * 1024 * 1024)
@@ -243,20 +253,15 @@ pub fn hook(a: HookArgs, g: &GlobalArgs) -> Result<u8> {
             return Ok(EXIT_BLOCK);
         }
     };
-    let audit = match open_audit(g) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("sentinel hook: {e:#}; the command is denied");
-            return Ok(EXIT_BLOCK);
-        }
+    let (audit, engine, rt) = match (|| Ok((open_audit(g)?, build_engine(g)?, runtime()?)))() {
+        Ok(parts) => parts,
+        Err(e) => return Ok(undecided(e)),
     };
-    let engine = build_engine(g)?;
     let opts = HookOptions {
         timeout,
         fail_open: a.on_timeout == OnTimeout::Allow,
     };
-    let (mut decision, verdicts) =
-        runtime()?.block_on(hook::decide_with_verdicts(&engine, &input, &opts));
+    let (mut decision, verdicts) = rt.block_on(hook::decide_with_verdicts(&engine, &input, &opts));
     if let Some(log) = &audit {
         let ctx = AuditContext::new(Frontend::Hook);
         if let Err(e) = log.record(&verdicts, &ctx) {
