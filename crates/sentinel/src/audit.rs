@@ -4,7 +4,8 @@
 //!
 //! One event per verdict worth recording: `block` and `warn` by default, `allow` too when asked
 //! ([`AuditOptions::all`]). The event is source `sentinel`, action and outcome the decision, a
-//! one-line summary (`blocked pypi requsts: not in the registry …; did you mean requests?`) and
+//! one-line summary (``blocked pypi requsts: not in the registry …; did you mean `requests`?
+//! [not-found]``) and
 //! as data the verdict exactly as `--format json` prints it, the frontend that judged it and,
 //! for scans, the manifest ([`EVENT_SCHEMA`]). All events of one answer are appended in one
 //! transaction (one fsync, one signed checkpoint).
@@ -46,7 +47,8 @@ pub enum AuditError {
     /// The session id is not one line of at most [`MAX_SESSION`] bytes.
     #[error("invalid audit session {0:?}: it must be one non-empty line of at most 128 bytes")]
     Session(String),
-    /// Appending failed: nothing of this answer was recorded.
+    /// Appending failed (or its signed checkpoint could not be published): treat the answer as
+    /// unrecorded.
     #[error("cannot record in the audit log at {dir}: {source}")]
     Append {
         dir: PathBuf,
