@@ -615,6 +615,16 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_without_the_signing_key_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        Auditor::init(dir.path(), None).unwrap();
+        std::fs::remove_file(dir.path().join(cutufato::auditor::KEY_FILE)).unwrap();
+        let e = AuditLog::open(dir.path(), AuditOptions::default()).unwrap_err();
+        assert!(matches!(e, AuditError::Open { .. }), "{e}");
+        assert!(e.to_string().contains("signing.key"), "{e}");
+    }
+
+    #[test]
     fn only_blocks_and_warnings_unless_all() {
         let dir = tempfile::tempdir().unwrap();
         Auditor::init(dir.path(), None).unwrap();
