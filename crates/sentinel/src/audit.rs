@@ -422,10 +422,26 @@ pub const AUDIT_FAILED: &str = crate::proxy::gate::AUDIT_FAILED;
 /// every verdict worth recording is appended to the log, and only then is the judgement
 /// returned. When the append fails every judgement of the batch becomes a refusal with rule
 /// [`AUDIT_FAILED`] (the proxy answers 503): nothing is served unrecorded.
+///
+/// What is recorded follows what the proxy acts on, so the log neither claims refusals that did
+/// not happen nor fills up with repeats:
+/// - a file or tarball (one query with a version): its verdict, as the log's options say;
+/// - a project page or package document (one query without a version): only a block for a
+///   [`crate::proxy::NAME_RULES`] rule (typosquat, not found, …), which condemns the name; other
+///   verdicts on the latest release are enforced, and recorded, per file or version;
+/// - the versions of an npm document (a batch of several queries, possibly hundreds): only the
+///   blocked ones (they are removed), each at most once per [`FAN_OUT_WINDOW`].
 pub struct AuditingGate {
     engine: Arc<crate::memo::MemoEngine>,
     log: Arc<AuditLog>,
+    /// Blocked versions of filtered documents recorded recently.
+    recent: Mutex<std::collections::HashMap<crate::PackageRef, std::time::Instant>>,
 }
+
+/// How long a blocked version removed from a document is not recorded again.
+pub const FAN_OUT_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+/// Most remembered fan-out blocks (the map is emptied when full: a bound on memory).
+const FAN_OUT_CAPACITY: usize = 50_000;
 
 impl std::fmt::Debug for AuditingGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -438,7 +454,55 @@ impl std::fmt::Debug for AuditingGate {
 impl AuditingGate {
     /// Judges with `engine` and records in `log`.
     pub fn new(engine: Arc<crate::memo::MemoEngine>, log: Arc<AuditLog>) -> Self {
-        AuditingGate { engine, log }
+        AuditingGate {
+            engine,
+            log,
+            recent: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The verdicts of a batch to hand to the log (which still applies block/warn/`--all`).
+    fn worth_recording(&self, verdicts: &[Verdict]) -> Vec<Verdict> {
+        if let [v] = verdicts {
+            let name_block = v.decision == Decision::Block
+                && v.main_finding()
+                    .is_some_and(|f| crate::proxy::NAME_RULES.contains(&f.code.as_str()));
+            return if v.package.version.is_some() || name_block {
+                vec![v.clone()]
+            } else {
+                Vec::new()
+            };
+        }
+        let Ok(recent) = self.recent.lock() else {
+            // Poisoned: record everything rather than lose a block.
+            return verdicts.to_vec();
+        };
+        verdicts
+            .iter()
+            .filter(|v| v.decision == Decision::Block)
+            .filter(|v| {
+                recent
+                    .get(&v.package)
+                    .is_none_or(|at| at.elapsed() >= FAN_OUT_WINDOW)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Remembers fan-out blocks once they are durably recorded.
+    fn remember(&self, batch: usize, recorded: &[Verdict]) {
+        if batch <= 1 {
+            return;
+        }
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= FAN_OUT_CAPACITY {
+                recent.clear();
+            }
+            let now = std::time::Instant::now();
+            for v in recorded {
+                recent.insert(v.package.clone(), now);
+            }
+        }
     }
 }
 
@@ -448,16 +512,20 @@ impl Gate for AuditingGate {
             let pkgs: Vec<crate::PackageRef> = queries.iter().map(Query::package).collect();
             let verdicts = self.engine.validate_all(&pkgs).await;
             let log = self.log.clone();
+            let todo = self.worth_recording(&verdicts);
             // The append fsyncs: keep it off the async workers.
             let recorded = {
-                let verdicts = verdicts.clone();
+                let todo = todo.clone();
                 tokio::task::spawn_blocking(move || {
-                    log.record(&verdicts, &AuditContext::new(Frontend::Proxy))
+                    log.record(&todo, &AuditContext::new(Frontend::Proxy))
                 })
                 .await
             };
             let failure = match recorded {
-                Ok(Ok(_)) => None,
+                Ok(Ok(_)) => {
+                    self.remember(queries.len(), &todo);
+                    None
+                }
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(e) => Some(format!("the audit task failed: {e}")),
             };
@@ -487,6 +555,7 @@ mod tests {
     use super::*;
     use crate::verdict::{Finding, Severity, Suggestion};
     use crate::{Ecosystem, PackageRef};
+    use std::time::Duration;
 
     fn blocked() -> Verdict {
         Verdict {
@@ -622,6 +691,69 @@ mod tests {
         let e = AuditLog::open(dir.path(), AuditOptions::default()).unwrap_err();
         assert!(matches!(e, AuditError::Open { .. }), "{e}");
         assert!(e.to_string().contains("signing.key"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn gate_records_only_new_blocks_of_a_filtered_document() {
+        use crate::memo::MemoEngine;
+        use crate::policy::{FailMode, Policy};
+        use crate::proxy::Registry;
+        let dir = tempfile::tempdir().unwrap();
+        // Offline and uncached: `evil-*` is denied (block); anything else cannot be verified,
+        // which fail-open turns into a warning.
+        let mut policy = Policy {
+            offline: true,
+            fail: FailMode::Open,
+            ..Policy::default()
+        };
+        policy.cache.dir = Some(dir.path().join("cache"));
+        policy.packages.deny = vec!["npm:evil-*".into()];
+        let engine = crate::Engine::new(crate::Config {
+            policy,
+            corpora: None,
+            no_cache: true,
+        })
+        .unwrap();
+        let log_dir = dir.path().join("log");
+        Auditor::init(&log_dir, None).unwrap();
+        let log = Arc::new(AuditLog::open(&log_dir, AuditOptions::default()).unwrap());
+        let gate = AuditingGate::new(Arc::new(MemoEngine::new(engine, Duration::ZERO)), log);
+        let q = |name: &str, v: Option<&str>| Query {
+            registry: Registry::Npm,
+            name: name.into(),
+            version: v.map(Into::into),
+        };
+        let size = || Auditor::open(&log_dir).unwrap().size();
+        let doc = || {
+            vec![
+                q("evil-pkg", Some("1.0.0")),
+                q("evil-pkg", Some("1.0.1")),
+                q("left-pad", Some("1.3.0")),
+            ]
+        };
+        let j = gate.judge(doc()).await;
+        assert_eq!(
+            j.iter().map(|j| j.allowed).collect::<Vec<_>>(),
+            [false, false, true]
+        );
+        assert_eq!(size(), 2, "the two removed versions, not the warned one");
+        gate.judge(doc()).await;
+        assert_eq!(size(), 2, "the same document again within the window");
+        // A file or tarball is recorded every time, warnings included.
+        gate.judge(vec![q("left-pad", Some("1.3.0"))]).await;
+        gate.judge(vec![q("evil-pkg", Some("1.0.0"))]).await;
+        assert_eq!(size(), 4);
+        // A page or document: only a block that condemns the name.
+        let j = gate.judge(vec![q("left-pad", None)]).await;
+        assert!(j[0].allowed);
+        assert_eq!(
+            size(),
+            4,
+            "a warning on the package as a whole is recorded per file"
+        );
+        let j = gate.judge(vec![q("evil-pkg", None)]).await;
+        assert_eq!(j[0].rule, "denied-by-policy");
+        assert_eq!(size(), 5);
     }
 
     #[test]

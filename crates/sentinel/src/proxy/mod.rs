@@ -31,6 +31,10 @@ use reqwest::Url;
 
 pub use gate::{Gate, Judgement, Query, Registry};
 
+/// Rules that condemn a name as such (not one of its releases): an npm document blocked for one
+/// of them is refused outright; for other rules only the blocked versions are removed.
+pub const NAME_RULES: &[&str] = &["typosquat", "not-found", "invalid-name", "denied-by-policy"];
+
 /// Errors while starting the proxy.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -378,8 +382,7 @@ impl Proxy {
             Ok(qj) => qj,
             Err(resp) => return resp,
         };
-        let name_rules = ["typosquat", "not-found", "invalid-name", "denied-by-policy"];
-        if !judgement.allowed && name_rules.contains(&judgement.rule.as_str()) {
+        if !judgement.allowed && NAME_RULES.contains(&judgement.rule.as_str()) {
             return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), true);
         }
         let upstream = match upstream {

@@ -540,3 +540,39 @@ fn two_processes_appending_at_once_keep_the_log_verifiable() {
     }
     assert!(verify(&log).is_empty(), "{:?}", verify(&log));
 }
+
+#[test]
+fn proxy_records_a_version_removed_from_an_npm_document_once_and_each_refused_tarball() {
+    let up = Upstream::start();
+    let env = Env::new();
+    let log = init_log(env.dir.path());
+    let proxy = proxy_with_audit(&env, &up, &log, false);
+    // The recorded is-number document plus a hijacked 7.0.1 with an install script (blocked by
+    // the test policy): the proxy removes 7.0.1 from the document.
+    for _ in 0..2 {
+        let (code, _, headers, _) = http_get(&format!("{}/npm/is-number", proxy.url), None);
+        assert_eq!(code, 200);
+        assert_eq!(
+            super::upstream::header(&headers, "x-sentinel-removed-versions"),
+            Some("1")
+        );
+    }
+    let ev = events(&log);
+    let summaries: Vec<_> = ev.iter().map(|(_, c)| c.summary.clone().unwrap()).collect();
+    assert_eq!(
+        ev.len(),
+        1,
+        "one event for the removed version, not one per fetch: {summaries:#?}"
+    );
+    let v = &ev[0].1.data.as_ref().unwrap()["verdict"];
+    assert_eq!(v["package"]["version"], "7.0.1");
+    assert_eq!(v["decision"], "block");
+    // Asking for the tarball itself is a refusal of its own: recorded every time.
+    let (code, _, _, _) = http_get(
+        &format!("{}/npm/is-number/-/is-number-7.0.1.tgz", proxy.url),
+        None,
+    );
+    assert_eq!(code, 403);
+    assert_eq!(events(&log).len(), 2);
+    assert!(verify(&log).is_empty());
+}
