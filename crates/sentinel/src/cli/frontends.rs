@@ -232,10 +232,8 @@ pub fn hook(a: HookArgs, g: &GlobalArgs) -> Result<u8> {
         eprintln!("sentinel hook: {e:#}; the command is denied");
         EXIT_BLOCK
     };
-    let timeout = match seconds(a.timeout, "--timeout") {
-        Ok(t) => t,
-        Err(e) => return Ok(undecided(e)),
-    };
+    // The input is read first, whatever happens next: exiting before the assistant has written
+    // it would fail its write instead of giving the decision.
     let mut raw = String::new();
     if let Err(e) = std::io::stdin()
         .take(16 * 1024 * 1024)
@@ -252,6 +250,10 @@ pub fn hook(a: HookArgs, g: &GlobalArgs) -> Result<u8> {
             );
             return Ok(EXIT_BLOCK);
         }
+    };
+    let timeout = match seconds(a.timeout, "--timeout") {
+        Ok(t) => t,
+        Err(e) => return Ok(undecided(e)),
     };
     let (audit, engine, rt) = match (|| Ok((open_audit(g)?, build_engine(g)?, runtime()?)))() {
         Ok(parts) => parts,
