@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod advisory;
+pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod corpus;
