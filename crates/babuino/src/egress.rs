@@ -481,6 +481,27 @@ impl Shared {
                 "{host}:{port} (IP literals and non-names are not allowed)"
             ));
         }
+        // The registry route: exactly one virtual host and port, to exactly one loopback address
+        // (Sentinel's registry proxy). Checked before the allow-list, which cannot name it.
+        if let Some(route) = &self.policy.registry
+            && host == route.host
+        {
+            return if port == route.port {
+                Ok(route.target)
+            } else {
+                Err(format!(
+                    "{host}:{port} (the registry route serves port {} only)",
+                    route.port
+                ))
+            };
+        }
+        if host == crate::spec::INTERNAL_DOMAIN
+            || host.ends_with(&format!(".{}", crate::spec::INTERNAL_DOMAIN))
+        {
+            return Err(format!(
+                "{host}:{port} (reserved internal name, not routed)"
+            ));
+        }
         if !self.policy.allows(host, port) {
             return Err(format!("{host}:{port} (not in allow-list)"));
         }
@@ -687,7 +708,48 @@ mod tests {
                 .iter()
                 .map(|s| HostPattern::parse(s).unwrap())
                 .collect(),
+            registry: None,
         }
+    }
+
+    fn shared(policy: NetworkPolicy) -> Shared {
+        Shared {
+            policy,
+            options: ProxyOptions::default(),
+            started: Instant::now(),
+            events: Mutex::new(vec![]),
+            tx: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            active: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    #[test]
+    fn the_registry_route_reaches_one_loopback_port_only() {
+        let mut p = policy(&["*.internal", "localhost:9999"]);
+        p.registry = Some(crate::spec::RegistryRoute {
+            host: crate::spec::REGISTRY_VHOST.into(),
+            port: 80,
+            target: "127.0.0.1:4242".parse().unwrap(),
+            via: "sentinel".into(),
+            ecosystems: vec![crate::spec::PackageRegistry::Pypi],
+        });
+        let sh = shared(p);
+        assert_eq!(
+            sh.resolve("sentinel.babuino.internal", 80).unwrap(),
+            "127.0.0.1:4242".parse().unwrap()
+        );
+        assert!(
+            sh.resolve("sentinel.babuino.internal", 4242)
+                .unwrap_err()
+                .contains("port 80 only")
+        );
+        // Other internal names are never resolved, even when a wildcard covers them.
+        assert!(sh.resolve("other.babuino.internal", 80).is_err());
+        assert!(sh.resolve("127.0.0.1", 4242).is_err());
+        // Without the route the virtual host goes nowhere.
+        let sh = shared(policy(&["*.babuino.internal"]));
+        assert!(sh.resolve("sentinel.babuino.internal", 80).is_err());
     }
 
     #[test]

@@ -423,6 +423,11 @@ impl NativeBackend {
             },
             cgroup_attach: cgroups.self_attach_files(),
             stdin_fd: spec.stdin,
+            ro_mounts: spec
+                .mounts
+                .iter()
+                .map(|m| (m.host.clone(), m.sandbox.clone()))
+                .collect(),
         };
         if let Some(out) = &spec.output_dir {
             fs::create_dir_all(out).map_err(|e| {

@@ -1,0 +1,482 @@
+//! Packages through Sentinel: `babuino run --packages` and the `@pypi` / `@npm` presets, with real
+//! pip and npm inside the sandbox, Sentinel's real registry proxy in the babuino process, and a
+//! loopback upstream replaying recorded registry data (Sentinel's fixtures, see
+//! `crates/sentinel/tests/fixtures/proxy/README.md`: the `six` wheel and pages, the `is-number`
+//! document and tarball, the derived squats `siix` / `is-numbr` and the hijacked `is-number`
+//! 7.0.1 with a postinstall script).
+
+use super::native_util::{BIN, Outcome, code, finish, require_native};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const FIX: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../sentinel/tests/fixtures/proxy"
+);
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(Path::new(FIX).join(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+}
+
+fn text(rel: &str) -> String {
+    String::from_utf8(fixture(rel)).unwrap()
+}
+
+/// A registry upstream on 127.0.0.1 (one thread per connection, `Connection: close`).
+struct Upstream {
+    base: String,
+}
+
+type Resp = (u16, &'static str, Vec<u8>);
+
+fn npm_doc(name: &str, base: &str) -> Option<String> {
+    if name != "is-number" && name != "is-numbr" {
+        return None;
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(&fixture("npm/is-number.json")).ok()?;
+    if name == "is-number" {
+        // The hijacked release: a postinstall script Sentinel's policy blocks.
+        let mut hijacked = doc["versions"]["7.0.0"].clone();
+        hijacked["version"] = "7.0.1".into();
+        hijacked["scripts"] = serde_json::json!({"postinstall": "node -e \"require('fs').writeFileSync('/out/pwned','x')\""});
+        hijacked["hasInstallScript"] = true.into();
+        doc["versions"]["7.0.1"] = hijacked;
+        doc["time"]["7.0.1"] = "2026-11-20T00:00:00.000Z".into();
+        doc["dist-tags"]["latest"] = "7.0.1".into();
+    }
+    let mut s = doc
+        .to_string()
+        .replace("https://registry.npmjs.org/", &format!("{base}/npm/"));
+    if name == "is-numbr" {
+        s = s.replace("is-number", "is-numbr");
+    }
+    Some(s)
+}
+
+fn route(base: &str, path: &str, accept: &str) -> Resp {
+    let nf = || (404, "text/plain", b"not found".to_vec());
+    if let Some(rest) = path.strip_prefix("/pypi/") {
+        return match rest.trim_end_matches("/json") {
+            "six" => (200, "application/json", fixture("pypi/six.json")),
+            "siix" => (
+                200,
+                "application/json",
+                text("pypi/six.json")
+                    .replace("\"six\"", "\"siix\"")
+                    .replace("six-", "siix-")
+                    .into_bytes(),
+            ),
+            _ => nf(),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/simple/") {
+        let name = rest.trim_end_matches('/');
+        if name != "six" && name != "siix" {
+            return nf();
+        }
+        let (file, ctype) = if accept.contains("application/vnd.pypi.simple.v1+json") {
+            (
+                "pypi/six.simple.json",
+                "application/vnd.pypi.simple.v1+json",
+            )
+        } else {
+            ("pypi/six.simple.html", "text/html")
+        };
+        let mut page =
+            text(file).replace("https://files.pythonhosted.org/", &format!("{base}/files/"));
+        if name == "siix" {
+            page = page.replace("six-", "siix-").replace("\"six\"", "\"siix\"");
+        }
+        return (200, ctype, page.into_bytes());
+    }
+    if let Some(rest) = path.strip_prefix("/files/") {
+        return match rest.rsplit('/').next().unwrap_or("") {
+            "six-1.17.0-py2.py3-none-any.whl" | "siix-1.17.0-py2.py3-none-any.whl" => (
+                200,
+                "application/octet-stream",
+                fixture("pypi/six-1.17.0-py2.py3-none-any.whl"),
+            ),
+            _ => nf(),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/npm/") {
+        let rest = rest.replace("%2f", "/").replace("%2F", "/");
+        if let Some((name, file)) = rest.split_once("/-/") {
+            let known = matches!(
+                (name, file),
+                ("is-number", "is-number-7.0.0.tgz" | "is-number-7.0.1.tgz")
+                    | ("is-numbr", "is-numbr-7.0.0.tgz")
+            );
+            return if known {
+                (
+                    200,
+                    "application/octet-stream",
+                    fixture("npm/is-number-7.0.0.tgz"),
+                )
+            } else {
+                nf()
+            };
+        }
+        return match npm_doc(&rest, base) {
+            Some(doc) => (200, "application/json", doc.into_bytes()),
+            None => (
+                404,
+                "application/json",
+                br#"{"error":"Not found"}"#.to_vec(),
+            ),
+        };
+    }
+    nf()
+}
+
+fn serve(mut c: TcpStream, base: &str) {
+    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut b = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut b) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&b[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+    let accept = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("accept:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let (status, ctype, body) = route(base, &path, &accept);
+    let reason = if status == 200 { "OK" } else { "Not Found" };
+    let _ = write!(
+        c,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = c.write_all(&body);
+}
+
+impl Upstream {
+    fn start() -> Upstream {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let b = base.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                let b = b.clone();
+                std::thread::spawn(move || serve(c, &b));
+            }
+        });
+        Upstream { base }
+    }
+}
+
+/// Scratch space: Sentinel's policy (install scripts blocked, advisories off, the derived squats'
+/// copied histories not treated as "established") and cache.
+struct Env {
+    dir: tempfile::TempDir,
+    up: Upstream,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("sentinel.toml"),
+            "[rules]\ninstall-scripts = \"block\"\n\n[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
+        )
+        .unwrap();
+        Env {
+            dir,
+            up: Upstream::start(),
+        }
+    }
+
+    /// `babuino run --json` with Sentinel's engine and proxy pointed at the local upstream.
+    fn babuino(&self) -> Command {
+        let b = &self.up.base;
+        let mut c = Command::new(BIN);
+        c.args(["run", "--json"])
+            .env("SENTINEL_POLICY", self.dir.path().join("sentinel.toml"))
+            .env("SENTINEL_CACHE_DIR", self.dir.path().join("cache"))
+            .env("SENTINEL_ADVISORIES", "off")
+            .env("SENTINEL_PYPI_URL", b)
+            .env("SENTINEL_NPM_URL", format!("{b}/npm"))
+            .env("SENTINEL_PROXY_PYPI_SIMPLE", format!("{b}/simple/"))
+            .env("SENTINEL_PROXY_PYPI_FILES", format!("{b}/files/"))
+            .env("SENTINEL_PROXY_NPM", format!("{b}/npm/"))
+            .env_remove("SENTINEL_LOG")
+            .env_remove("BABUINO_TEST_RESOLVE");
+        c
+    }
+
+    fn file(&self, name: &str, content: &str) -> std::path::PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+}
+
+fn run(mut cmd: Command) -> Outcome {
+    finish(cmd.output().expect("run babuino"))
+}
+
+fn package<'a>(o: &'a Outcome, name: &str) -> Option<&'a serde_json::Value> {
+    o.report["packages"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+}
+
+#[test]
+fn a_requirement_installs_through_sentinel_and_is_read_only_in_the_sandbox() {
+    require_native!();
+    let env = Env::new();
+    let req = env.file("requirements.txt", "six\n");
+    let prog = code(
+        "use_six.py",
+        r##"
+import six
+print("six", six.__version__, six.__file__)
+try:
+    with open("/packages/python/six.py", "a") as f:
+        f.write("# changed")
+    print("write: allowed")
+except OSError as e:
+    print("write: denied", e.errno)
+"##,
+    );
+    let mut c = env.babuino();
+    c.arg("--packages").arg(&req).arg(&prog.script);
+    let o = run(c);
+    assert_eq!(o.code, 0, "{}\n{}", o.stderr, o.stdout);
+    let out = o.program_output();
+    assert!(out.contains("six 1.17.0 /packages/python/six.py"), "{out}");
+    assert!(out.contains("write: denied 30"), "EROFS expected: {out}");
+    let six = package(&o, "six").expect("six in report.packages");
+    assert_eq!(six["ecosystem"], "pypi");
+    assert_eq!(six["version"], "1.17.0");
+    assert_eq!(six["decision"], "allow");
+    assert_eq!(six["installed"], true);
+    assert!(o.report["timings"]["install_ms"].as_f64().unwrap() > 0.0);
+    // The install phase fetched through the route (only the virtual host, via the egress proxy).
+    assert!(
+        o.has_event(
+            "allowed-connect",
+            "install: http sentinel.babuino.internal:80"
+        ),
+        "{:?}",
+        o.report["events"]
+    );
+    assert!(o.events("blocked-package").is_empty());
+    // The program itself got no network: --packages alone does not route pip at run time.
+    assert!(o.report["network"]["registry"].is_null());
+}
+
+#[test]
+fn a_squatted_requirement_is_refused_and_the_program_never_runs() {
+    require_native!();
+    let env = Env::new();
+    let req = env.file("requirements.txt", "siix==1.17.0\n");
+    let outdir = env.dir.path().join("out");
+    let prog = code("marker.py", "open('/out/ran', 'w').write('ran')\n");
+    let mut c = env.babuino();
+    c.arg("--packages")
+        .arg(&req)
+        .arg("--output")
+        .arg(&outdir)
+        .arg(&prog.script);
+    let o = run(c);
+    assert_eq!(o.code, 120, "{}\n{}", o.stderr, o.stdout);
+    assert_eq!(o.exit_kind(), "packages-refused");
+    assert!(!outdir.join("ran").exists(), "the program ran");
+    let blocked = o.events("blocked-package");
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert!(blocked[0].starts_with("pypi siix"), "{blocked:?}");
+    assert!(blocked[0].contains("typosquat"), "{blocked:?}");
+    assert!(blocked[0].contains("(did you mean six?)"), "{blocked:?}");
+    let siix = package(&o, "siix").expect("siix in report.packages");
+    assert_eq!(siix["decision"], "block");
+    assert_eq!(siix["installed"], false);
+    assert_eq!(siix["suggestion"], "six");
+    // The human output says the same as progress lines.
+    let mut c = env.babuino();
+    c.arg("--packages").arg(&req).arg(&prog.script);
+    let args: Vec<_> = c
+        .get_args()
+        .filter(|a| *a != "--json")
+        .map(|a| a.to_os_string())
+        .collect();
+    let mut human = Command::new(BIN);
+    human
+        .args(args)
+        .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    let h = run(human);
+    assert_eq!(h.code, 120, "{}", h.stderr);
+    for line in [
+        "[babuino] packages: checking 1 direct dependency with sentinel",
+        "[babuino] blocked package: pypi siix 1.17.0: typosquat",
+        "[babuino] packages not installed, program not run: sentinel refused pypi siix",
+    ] {
+        assert!(h.stderr.contains(line), "{line:?} not in {}", h.stderr);
+    }
+}
+
+#[test]
+fn at_run_time_pip_reaches_a_registry_only_through_sentinel() {
+    require_native!();
+    let env = Env::new();
+    let prog = code(
+        "pip_tries.sh",
+        r#"
+pip() { python3 -m pip install --no-cache-dir --disable-pip-version-check --retries 0 --timeout 5 -q "$@" >/dev/null 2>&1; echo $?; }
+echo "squat: $(pip --target /tmp/a siix)"
+echo "direct: $(pip --target /tmp/b --index-url https://pypi.org/simple six)"
+echo "through sentinel: $(pip --target /tmp/c six)"
+PYTHONPATH=/tmp/c python3 -c 'import six; print("imported", six.__version__)'
+"#,
+    );
+    let mut c = env.babuino();
+    c.args(["--network-allow", "@pypi", "--timeout", "60s"])
+        .arg(&prog.script);
+    let o = run(c);
+    assert_eq!(o.code, 0, "{}\n{}", o.stderr, o.stdout);
+    let out = o.program_output();
+    assert!(!out.contains("squat: 0"), "{out}");
+    assert!(!out.contains("direct: 0"), "{out}");
+    assert!(out.contains("through sentinel: 0"), "{out}");
+    assert!(out.contains("imported 1.17.0"), "{out}");
+    assert!(
+        o.has_event("blocked-package", "pypi siix"),
+        "{:?}",
+        o.report["events"]
+    );
+    assert!(
+        o.has_event("blocked-connect", "pypi.org:443 (not in allow-list)"),
+        "{:?}",
+        o.report["events"]
+    );
+    assert_eq!(
+        o.report["network"]["registry"]["host"],
+        "sentinel.babuino.internal"
+    );
+    assert_eq!(o.report["network"]["registry"]["via"], "sentinel");
+    assert_eq!(package(&o, "siix").unwrap()["decision"], "block");
+}
+
+#[test]
+fn registry_hosts_named_directly_need_the_explicit_opt_out() {
+    require_native!();
+    let o = finish(
+        Command::new(BIN)
+            .args(["run", "--json", "--network-allow", "pypi.org", "/bin/true"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("pypi.org is a package registry")
+            && o.stderr.contains("@pypi or @npm")
+            && o.stderr.contains("--unchecked-registry"),
+        "{}",
+        o.stderr
+    );
+    let o = finish(
+        Command::new(BIN)
+            .args(["run", "--json", "--network-allow", "*.npmjs.org"])
+            .args(["--unchecked-registry", "/bin/true"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.has_event("degraded", "registry.npmjs.org directly"),
+        "{:?}",
+        o.report["events"]
+    );
+}
+
+#[test]
+fn bad_package_lists_and_the_micro_vm_are_refused_as_bad_input() {
+    let env = Env::new();
+    let cargo = env.file("Cargo.toml", "[package]\nname = \"x\"\n");
+    let notes = env.file("notes.md", "* not a package list\n");
+    let req = env.file("requirements.txt", "six\n");
+    for (args, needle) in [
+        (
+            vec!["--packages", cargo.to_str().unwrap()],
+            "requirements.txt-style",
+        ),
+        (
+            vec!["--packages", notes.to_str().unwrap()],
+            "not a package list",
+        ),
+        (
+            vec!["--packages", req.to_str().unwrap(), "--sandbox", "kvm"],
+            "not supported with --sandbox kvm",
+        ),
+        (vec!["--install-timeout", "10s"], "needs --packages"),
+    ] {
+        let mut c = env.babuino();
+        c.args(&args).arg("/bin/true");
+        let o = run(c);
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(needle), "{args:?}: {}", o.stderr);
+    }
+}
+
+#[test]
+fn a_package_json_installs_through_sentinel_without_the_hijacked_release() {
+    require_native!();
+    let env = Env::new();
+    let pj = env.file(
+        "package.json",
+        r#"{"name":"job","version":"1.0.0","dependencies":{"is-number":"^7.0.0"}}"#,
+    );
+    let outdir = env.dir.path().join("out");
+    let prog = code(
+        "use.js",
+        "const isNumber = require('is-number');\nconsole.log('is-number', isNumber(5), isNumber('x'), require('is-number/package.json').version);\n",
+    );
+    let mut c = env.babuino();
+    c.arg("--packages")
+        .arg(&pj)
+        .arg("--output")
+        .arg(&outdir)
+        .arg(&prog.script);
+    let o = run(c);
+    assert_eq!(o.code, 0, "{}\n{}", o.stderr, o.stdout);
+    let out = o.program_output();
+    assert!(out.contains("is-number true false 7.0.0"), "{out}");
+    let p = package(&o, "is-number").expect("is-number in report.packages");
+    assert_eq!(p["ecosystem"], "npm");
+    assert_eq!(p["version"], "7.0.0");
+    assert_eq!(p["installed"], true);
+    assert_eq!(p["decision"], "allow");
+    // The hijacked release was hidden by Sentinel: reported, never installed, its script never ran.
+    let hidden = o.report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "is-number" && p["version"] == "7.0.1")
+        .expect("the withheld 7.0.1 in report.packages");
+    assert_eq!(hidden["decision"], "block");
+    assert_eq!(hidden["installed"], false);
+    assert_eq!(hidden["rule"], "install-scripts");
+    assert!(o.has_event(
+        "info",
+        "sentinel withheld npm is-number 7.0.1: install-scripts"
+    ));
+    assert!(
+        o.events("blocked-package").is_empty(),
+        "{:?}",
+        o.events("blocked-package")
+    );
+    assert!(!outdir.join("pwned").exists());
+}
