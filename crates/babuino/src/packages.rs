@@ -632,11 +632,36 @@ pub fn merge_into_report(
     report.packages = packages;
 }
 
+/// The install phase's host directory: in babuino's runtime directory with an `owner` file, so
+/// it is deleted when the run ends and reaped by the next babuino if this one is killed.
+#[derive(Debug)]
+struct WorkDir {
+    path: PathBuf,
+}
+
+impl WorkDir {
+    fn create() -> std::io::Result<WorkDir> {
+        let rt = crate::native::runtime_dir();
+        std::fs::create_dir_all(&rt)?;
+        let path = rt.join(format!("{}-packages", crate::report::new_run_id()));
+        std::fs::create_dir(&path)?;
+        let w = WorkDir { path };
+        std::fs::write(w.path.join("owner"), crate::native::owner_line())?;
+        Ok(w)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// Packages installed for the program.
 #[derive(Debug)]
 pub struct Installed {
     /// Keeps the host directory alive until the run is over (deleted on drop).
-    _work: tempfile::TempDir,
+    _work: WorkDir,
     /// Host directory mounted at [`PACKAGES_MOUNT`].
     pub dir: PathBuf,
     /// What was installed (and refused), for the report.
@@ -773,12 +798,10 @@ pub fn install(
             install_ms: ms(started.elapsed()),
         }));
     }
-    let work = tempfile::Builder::new()
-        .prefix("babuino-packages-")
-        .tempdir()
-        .map_err(|e| PackagesError::io("create the install directory", e))?;
-    let code = work.path().join("code");
-    let out = work.path().join("out");
+    let work =
+        WorkDir::create().map_err(|e| PackagesError::io("create the install directory", e))?;
+    let code = work.path.join("code");
+    let out = work.path.join("out");
     std::fs::create_dir(&code).map_err(|e| PackagesError::io("create the install code dir", e))?;
     let mut names = Vec::new();
     for (i, m) in plan.manifests.iter().enumerate() {
@@ -803,6 +826,9 @@ pub fn install(
     spec.limits.tmp_bytes = spec.limits.tmp_bytes.max(INSTALL_MIN_TMP);
     spec.limits.pids = spec.limits.pids.max(512);
     spec.network.registry = Some(svc.route(&plan.registries()));
+    // pip's advice to use a virtual environment does not apply to a throw-away sandbox.
+    spec.env
+        .insert("PIP_ROOT_USER_ACTION".into(), "ignore".into());
     progress(&format!(
         "packages: installing {} in a sandbox of their own ({} MiB, {} s, registry only through sentinel)",
         plan.manifests
@@ -819,7 +845,20 @@ pub fn install(
         events.push(ev);
     }
     let judged = svc.take();
-    let refused = judged.refused;
+    let install_ms = ms(started.elapsed());
+    let failed = match &report.exit {
+        Exit::Code(0) => None,
+        other => Some(other.clone()),
+    };
+    // When the install failed, versions Sentinel withheld are refusals too: they are why no
+    // acceptable version was left (`npm install is-number@~7.0.1` when 7.0.1 is withheld).
+    let (refused, withheld) = if failed.is_some() {
+        let mut all = judged.refused;
+        all.extend(judged.withheld);
+        (all, Vec::new())
+    } else {
+        (judged.refused, judged.withheld)
+    };
     let mut packages: Vec<PackageEntry> = Vec::new();
     for r in &refused {
         let ev = event(started, EventKind::BlockedPackage, r.detail());
@@ -827,8 +866,8 @@ pub fn install(
         events.push(ev);
         packages.push(r.entry());
     }
-    let mut withheld = Vec::new();
-    for w in &judged.withheld {
+    let mut withheld_entries = Vec::new();
+    for w in &withheld {
         let ev = event(
             started,
             EventKind::Info,
@@ -836,32 +875,25 @@ pub fn install(
         );
         sink.event(&ev);
         events.push(ev);
-        withheld.push(w.entry());
+        withheld_entries.push(w.entry());
     }
-    let install_ms = ms(started.elapsed());
-    let failed = match &report.exit {
-        Exit::Code(0) => None,
-        Exit::SetupFailed(why) => {
-            packages.extend(withheld);
-            return Ok(InstallOutcome::NotInstalled(NotInstalled {
-                exit: Exit::SetupFailed(format!("install sandbox: {why}")),
-                packages,
-                events,
-                install_ms,
-            }));
-        }
-        other => Some(other.describe()),
-    };
+    if let Some(Exit::SetupFailed(why)) = &failed {
+        return Ok(InstallOutcome::NotInstalled(NotInstalled {
+            exit: Exit::SetupFailed(format!("install sandbox: {why}")),
+            packages,
+            events,
+            install_ms,
+        }));
+    }
     if !refused.is_empty() || failed.is_some() {
         let why = if refused.is_empty() {
             format!(
                 "the install failed ({})",
-                failed.unwrap_or_else(|| "unknown".into())
+                failed.map(|e| e.describe()).unwrap_or_default()
             )
         } else {
             refused_summary(&refused)
         };
-        packages.extend(withheld);
         return Ok(InstallOutcome::NotInstalled(NotInstalled {
             exit: Exit::PackagesRefused(why),
             packages,
@@ -892,7 +924,7 @@ pub fn install(
         install_ms / 1000.0
     ));
     packages.extend(installed);
-    packages.extend(withheld);
+    packages.extend(withheld_entries);
     if !out.exists() {
         std::fs::create_dir(&out).map_err(|e| PackagesError::io("create the packages dir", e))?;
     }

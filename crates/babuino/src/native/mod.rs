@@ -57,6 +57,13 @@ fn process_start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The `owner` line of a state directory: this process's pid and start time. A directory whose
+/// owner is gone is removed by [`reap_leftovers`].
+pub(crate) fn owner_line() -> String {
+    let me = std::process::id();
+    format!("{me} {}", process_start_time(me).unwrap_or(0))
+}
+
 fn owner_alive(owner: &str) -> bool {
     let mut it = owner.split_whitespace();
     let (Some(pid), Some(start)) = (it.next(), it.next()) else {
@@ -280,9 +287,7 @@ impl Backend for NativeBackend {
         let state = rt.join(&id);
         fs::create_dir(&state)
             .map_err(|e| BackendError::io(format!("create {}", state.display()), e))?;
-        let me = std::process::id();
-        let owner = format!("{me} {}", process_start_time(me).unwrap_or(0));
-        fs::write(state.join("owner"), owner)
+        fs::write(state.join("owner"), owner_line())
             .map_err(|e| BackendError::io("write run owner", e))?;
         let mut run = Run {
             report: RunReport::new(

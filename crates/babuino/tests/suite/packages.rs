@@ -211,6 +211,7 @@ impl Env {
             .env("SENTINEL_PROXY_PYPI_SIMPLE", format!("{b}/simple/"))
             .env("SENTINEL_PROXY_PYPI_FILES", format!("{b}/files/"))
             .env("SENTINEL_PROXY_NPM", format!("{b}/npm/"))
+            .env("BABUINO_RUNTIME_DIR", self.dir.path().join("runtime"))
             .env_remove("SENTINEL_LOG")
             .env_remove("BABUINO_TEST_RESOLVE");
         c
@@ -277,6 +278,13 @@ except OSError as e:
     assert!(o.events("blocked-package").is_empty());
     // The program itself got no network: --packages alone does not route pip at run time.
     assert!(o.report["network"]["registry"].is_null());
+    // The installed tree is gone with the run.
+    let left: Vec<_> = std::fs::read_dir(env.dir.path().join("runtime"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]
@@ -479,4 +487,87 @@ fn a_package_json_installs_through_sentinel_without_the_hijacked_release() {
         o.events("blocked-package")
     );
     assert!(!outdir.join("pwned").exists());
+}
+
+/// The pre-check passes (`~7.0.1` is a range: the name itself is fine), the proxy withholds the
+/// hijacked 7.0.1 from the document, npm finds no acceptable version: exit 120, the refusal
+/// comes from Sentinel's gate, and the install script never ran anywhere.
+#[test]
+fn the_proxy_refuses_what_the_pre_check_cannot_see() {
+    require_native!();
+    let env = Env::new();
+    let pj = env.file(
+        "package.json",
+        r#"{"name":"job","version":"1.0.0","dependencies":{"is-number":"~7.0.1"}}"#,
+    );
+    let outdir = env.dir.path().join("out");
+    let prog = code(
+        "marker.js",
+        "require('fs').writeFileSync('/out/ran', 'ran');\n",
+    );
+    let mut c = env.babuino();
+    c.arg("--packages")
+        .arg(&pj)
+        .arg("--output")
+        .arg(&outdir)
+        .arg(&prog.script);
+    let o = run(c);
+    assert_eq!(o.code, 120, "{}\n{}", o.stderr, o.stdout);
+    assert!(!outdir.join("ran").exists(), "the program ran");
+    assert!(!outdir.join("pwned").exists());
+    assert!(
+        o.has_event("blocked-package", "npm is-number 7.0.1: install-scripts"),
+        "{:?}",
+        o.report["events"]
+    );
+    assert!(o.stderr.contains("[install] npm error"), "{}", o.stderr);
+}
+
+/// `kill -9` of babuino while the program runs: the installed tree is reaped by the next start.
+#[test]
+fn a_killed_babuino_leaves_no_installed_packages_behind() {
+    require_native!();
+    use std::io::BufRead;
+    let env = Env::new();
+    let req = env.file("requirements.txt", "six\n");
+    let prog = code(
+        "wait.py",
+        "import six, time\nprint('ready', flush=True)\ntime.sleep(60)\n",
+    );
+    let mut c = env.babuino();
+    c.arg("--packages")
+        .arg(&req)
+        .arg(&prog.script)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in err.lines().map_while(Result::ok) {
+        let ready = line.contains("] ready");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.contains("] ready")), "{seen:?}");
+    let rt = env.dir.path().join("runtime");
+    let before = std::fs::read_dir(&rt).unwrap().count();
+    assert!(before >= 2, "the run and its packages dir");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = finish(
+        Command::new(BIN)
+            .arg("cleanup")
+            .env("BABUINO_RUNTIME_DIR", &rt)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let left: Vec<_> = std::fs::read_dir(&rt)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
