@@ -877,9 +877,15 @@ pub fn install(
         events.push(ev);
         withheld_entries.push(w.entry());
     }
-    if let Some(Exit::SetupFailed(why)) = &failed {
+    let ended = match &failed {
+        Some(Exit::SetupFailed(why)) => Some(Exit::SetupFailed(format!("install sandbox: {why}"))),
+        // babuino itself was interrupted: its exit says so (130, 143), not "refused".
+        Some(e @ Exit::Signal(_)) if crate::backend::interrupted().is_some() => Some(e.clone()),
+        _ => None,
+    };
+    if let Some(exit) = ended {
         return Ok(InstallOutcome::NotInstalled(NotInstalled {
-            exit: Exit::SetupFailed(format!("install sandbox: {why}")),
+            exit,
             packages,
             events,
             install_ms,

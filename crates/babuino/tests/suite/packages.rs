@@ -348,6 +348,17 @@ echo "squat: $(pip --target /tmp/a siix)"
 echo "direct: $(pip --target /tmp/b --index-url https://pypi.org/simple six)"
 echo "through sentinel: $(pip --target /tmp/c six)"
 PYTHONPATH=/tmp/c python3 -c 'import six; print("imported", six.__version__)'
+python3 - <<'PY'
+import urllib.request, urllib.error
+for url in ["http://sentinel.babuino.internal:8080/healthz", "http://other.babuino.internal/healthz",
+            "http://sentinel.babuino.internal/healthz"]:
+    try:
+        print("route", url, urllib.request.urlopen(url, timeout=5).status)
+    except urllib.error.HTTPError as e:
+        print("route", url, e.code)
+    except Exception as e:
+        print("route", url, "error", type(e).__name__)
+PY
 "#,
     );
     let mut c = env.babuino();
@@ -360,6 +371,27 @@ PYTHONPATH=/tmp/c python3 -c 'import six; print("imported", six.__version__)'
     assert!(!out.contains("direct: 0"), "{out}");
     assert!(out.contains("through sentinel: 0"), "{out}");
     assert!(out.contains("imported 1.17.0"), "{out}");
+    // The route reaches Sentinel's proxy on its one port; other ports and names go nowhere.
+    assert!(
+        out.contains("route http://sentinel.babuino.internal/healthz 200"),
+        "{out}"
+    );
+    assert!(
+        out.contains("route http://sentinel.babuino.internal:8080/healthz 403"),
+        "{out}"
+    );
+    assert!(
+        out.contains("route http://other.babuino.internal/healthz 403"),
+        "{out}"
+    );
+    assert!(o.has_event(
+        "blocked-connect",
+        "sentinel.babuino.internal:8080 (the registry route serves port 80 only)"
+    ));
+    assert!(o.has_event(
+        "blocked-connect",
+        "other.babuino.internal:80 (reserved internal name"
+    ));
     assert!(
         o.has_event("blocked-package", "pypi siix"),
         "{:?}",
@@ -570,4 +602,40 @@ fn a_killed_babuino_leaves_no_installed_packages_behind() {
         .map(|e| e.path())
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn at_run_time_npm_installs_only_what_sentinel_allows() {
+    require_native!();
+    let env = Env::new();
+    let prog = code(
+        "npm_tries.sh",
+        r#"
+n() { npm install --prefix "$1" --no-audit --no-fund --fetch-retries=0 "$2" >/dev/null 2>&1; echo $?; }
+echo "squat: $(n /tmp/a is-numbr)"
+echo "real: $(n /tmp/b is-number)"
+node -e 'console.log("version", require("/tmp/b/node_modules/is-number/package.json").version)'
+"#,
+    );
+    let mut c = env.babuino();
+    c.args(["--network-allow", "@npm", "--timeout", "60s"])
+        .arg(&prog.script);
+    let o = run(c);
+    assert_eq!(o.code, 0, "{}\n{}", o.stderr, o.stdout);
+    let out = o.program_output();
+    assert!(!out.contains("squat: 0"), "{out}");
+    assert!(out.contains("real: 0"), "{out}");
+    assert!(
+        out.contains("version 7.0.0"),
+        "the hijacked 7.0.1 was served: {out}"
+    );
+    assert!(
+        o.has_event("blocked-package", "npm is-numbr: typosquat"),
+        "{:?}",
+        o.report["events"]
+    );
+    assert_eq!(
+        o.report["network"]["registry"]["ecosystems"],
+        serde_json::json!(["npm"])
+    );
 }
