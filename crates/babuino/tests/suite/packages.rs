@@ -260,6 +260,10 @@ except OSError as e:
     let out = o.program_output();
     assert!(out.contains("six 1.17.0 /packages/python/six.py"), "{out}");
     assert!(out.contains("write: denied 30"), "EROFS expected: {out}");
+    assert!(o.has_event(
+        "denied-write",
+        "write /packages/python/six.py (read-only file system)"
+    ));
     let six = package(&o, "six").expect("six in report.packages");
     assert_eq!(six["ecosystem"], "pypi");
     assert_eq!(six["version"], "1.17.0");
