@@ -450,7 +450,7 @@ fn run(a: RunArgs) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("babuino: {e}");
-                return ExitCode::from(EXIT_SETUP);
+                return ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_SETUP });
             }
         }
     }

@@ -46,7 +46,10 @@ pub enum PackagesError {
     /// A `--packages` file is missing or not a supported kind (bad input: exit 2).
     #[error("--packages {path}: {why}")]
     Manifest { path: PathBuf, why: String },
-    /// Sentinel could not be started (its policy, its proxy).
+    /// Sentinel's policy file is unreadable or invalid (bad input: exit 2).
+    #[error("sentinel's policy: {0} (fix it, or point SENTINEL_POLICY at another file)")]
+    SentinelPolicy(String),
+    /// Sentinel could not be started (its engine, its proxy).
     #[error("cannot start sentinel's registry proxy: {0}")]
     Sentinel(String),
     /// The install phase's working files could not be prepared.
@@ -75,7 +78,9 @@ impl PackagesError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            PackagesError::Manifest { .. } | PackagesError::Usage(_)
+            PackagesError::Manifest { .. }
+                | PackagesError::Usage(_)
+                | PackagesError::SentinelPolicy(_)
         )
     }
 }
@@ -340,7 +345,12 @@ impl RegistryService {
     pub fn start() -> Result<Self, PackagesError> {
         let err = |e: &dyn std::fmt::Display| PackagesError::Sentinel(e.to_string());
         let engine = sentinel::embed::build_engine(&sentinel::embed::EngineOptions::from_env())
-            .map_err(|e| err(&e))?;
+            .map_err(|e| match e {
+                sentinel::embed::EmbedError::Policy(p) => {
+                    PackagesError::SentinelPolicy(p.to_string())
+                }
+                other => err(&other),
+            })?;
         let gate = Arc::new(RecordingGate {
             memo: sentinel::memo::MemoEngine::new(engine, sentinel::memo::MEMO_TTL),
             seen: Mutex::new(Vec::new()),

@@ -301,8 +301,15 @@ fn bad_package_lists_and_the_micro_vm_are_refused_as_bad_input() {
             "not supported with --sandbox kvm",
         ),
         (vec!["--install-timeout", "10s"], "needs --packages"),
+        (
+            vec!["--network-allow", "@pypi"],
+            "sentinel's policy: cannot read policy",
+        ),
     ] {
         let mut c = env.babuino();
+        if args[1] == "@pypi" {
+            c.env("SENTINEL_POLICY", env.dir.path().join("missing.toml"));
+        }
         c.args(&args).arg("/bin/true");
         let o = run(c);
         assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
