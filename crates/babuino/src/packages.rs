@@ -150,13 +150,67 @@ fn sniff(content: &[u8]) -> Option<sentinel::manifest::ManifestKind> {
     any.then_some(ManifestKind::RequirementsTxt)
 }
 
+/// How the proxy acted on a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeenKind {
+    /// Asked alone: a page, a file, a tarball, a package document's name check, the pre-check.
+    Single,
+    /// Every version of an npm document was blocked: the document is refused.
+    AllVersionsBlocked,
+    /// One version hidden from an npm document whose other versions stayed installable.
+    Withheld,
+}
+
 /// One verdict the proxy (or the pre-check) acted on.
 #[derive(Debug, Clone)]
 struct Seen {
     verdict: Verdict,
-    /// Asked alone (a page, a file, a tarball, the pre-check) rather than as one of the versions
-    /// of an npm document the proxy filters.
-    single: bool,
+    kind: SeenKind,
+}
+
+/// What to keep of one batch of verdicts: every verdict asked alone; of a document's versions
+/// (a batch the proxy filters), only the blocked ones, so a long run with large npm documents
+/// keeps little.
+fn records(verdicts: &[Verdict], single: bool) -> Vec<Seen> {
+    if single {
+        return verdicts
+            .iter()
+            .map(|v| Seen {
+                verdict: v.clone(),
+                kind: SeenKind::Single,
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    let mut done: Vec<(Ecosystem, String)> = Vec::new();
+    for v in verdicts {
+        let key = (v.package.ecosystem, v.package.normalized_name());
+        if done.contains(&key) {
+            continue;
+        }
+        let of: Vec<&Verdict> = verdicts
+            .iter()
+            .filter(|w| w.package.ecosystem == key.0 && w.package.normalized_name() == key.1)
+            .collect();
+        let blocked: Vec<&Verdict> = of
+            .iter()
+            .filter(|w| w.decision == Decision::Block)
+            .copied()
+            .collect();
+        if !blocked.is_empty() && blocked.len() == of.len() {
+            out.push(Seen {
+                verdict: blocked[0].clone(),
+                kind: SeenKind::AllVersionsBlocked,
+            });
+        } else {
+            out.extend(blocked.into_iter().map(|w| Seen {
+                verdict: w.clone(),
+                kind: SeenKind::Withheld,
+            }));
+        }
+        done.push(key);
+    }
+    out
 }
 
 /// Rules that make the proxy refuse a package by name, whatever the version (the same list as
@@ -181,10 +235,7 @@ impl RecordingGate {
     async fn validate(&self, pkgs: &[PackageRef], single: bool) -> Vec<Verdict> {
         let verdicts = self.memo.validate_all(pkgs).await;
         if let Ok(mut seen) = self.seen.lock() {
-            seen.extend(verdicts.iter().map(|v| Seen {
-                verdict: v.clone(),
-                single,
-            }));
+            seen.extend(records(&verdicts, single));
         }
         verdicts
     }
@@ -220,50 +271,24 @@ pub struct Judged {
     pub withheld: Vec<Refusal>,
 }
 
-/// Sorts verdicts into refusals and withheld versions, the way the proxy acted on them.
+/// Sorts recorded verdicts into refusals and withheld versions, the way the proxy acted on them.
 fn classify(seen: &[Seen]) -> (Vec<&Verdict>, Vec<&Verdict>) {
     let mut refused = Vec::new();
     let mut withheld = Vec::new();
-    for s in seen.iter().filter(|s| s.single) {
+    for s in seen {
         let v = &s.verdict;
         if v.decision != Decision::Block {
             continue;
         }
-        let rule = judgement_of(v).rule;
-        if v.package.version.is_some() || NAME_RULES.contains(&rule.as_str()) {
-            refused.push(v);
-        }
-    }
-    // Versions of one document: all refused means the package is refused.
-    let batch: Vec<&Verdict> = seen
-        .iter()
-        .filter(|s| !s.single)
-        .map(|s| &s.verdict)
-        .collect();
-    let mut names: Vec<(Ecosystem, String)> = batch
-        .iter()
-        .map(|v| (v.package.ecosystem, v.package.normalized_name()))
-        .collect();
-    names.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
-    names.dedup();
-    for (eco, name) in names {
-        let of: Vec<&Verdict> = batch
-            .iter()
-            .filter(|v| v.package.ecosystem == eco && v.package.normalized_name() == name)
-            .copied()
-            .collect();
-        let blocked: Vec<&Verdict> = of
-            .iter()
-            .filter(|v| v.decision == Decision::Block)
-            .copied()
-            .collect();
-        if blocked.is_empty() {
-            continue;
-        }
-        if blocked.len() == of.len() {
-            refused.push(blocked[0]);
-        } else {
-            withheld.extend(blocked);
+        match s.kind {
+            SeenKind::Single => {
+                let rule = judgement_of(v).rule;
+                if v.package.version.is_some() || NAME_RULES.contains(&rule.as_str()) {
+                    refused.push(v);
+                }
+            }
+            SeenKind::AllVersionsBlocked => refused.push(v),
+            SeenKind::Withheld => withheld.push(v),
         }
     }
     (refused, withheld)
@@ -468,7 +493,8 @@ impl RegistryService {
         };
         seen.iter()
             .filter(|s| {
-                s.verdict.package.ecosystem == eco
+                s.kind == SeenKind::Single
+                    && s.verdict.package.ecosystem == eco
                     && s.verdict.package.normalized_name() == norm
                     && s.verdict.package.version.as_deref() == version
                     && version.is_some()
@@ -1076,6 +1102,82 @@ mod tests {
                 .unwrap_err()
                 .is_usage()
         );
+    }
+
+    fn verdict(name: &str, version: Option<&str>, block: Option<&str>) -> Verdict {
+        let findings = block
+            .map(|code| {
+                vec![sentinel::Finding {
+                    code: code.into(),
+                    severity: sentinel::Severity::High,
+                    action: Decision::Block,
+                    message: format!("{code} message"),
+                    evidence: serde_json::Value::Null,
+                }]
+            })
+            .unwrap_or_default();
+        Verdict {
+            package: PackageRef {
+                ecosystem: Ecosystem::Npm,
+                name: name.into(),
+                version: version.map(str::to_string),
+            },
+            decision: if block.is_some() {
+                Decision::Block
+            } else {
+                Decision::Allow
+            },
+            findings,
+            suggestions: Vec::new(),
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn refusals_follow_what_the_proxy_did_with_each_verdict() {
+        let mut seen = Vec::new();
+        // Name checks asked alone: only name rules refuse the package by name.
+        seen.extend(records(
+            &[verdict("is-numbr", None, Some("typosquat"))],
+            true,
+        ));
+        seen.extend(records(
+            &[verdict("is-number", None, Some("install-scripts"))],
+            true,
+        ));
+        // A document's versions: one hidden, others served; another document fully blocked.
+        seen.extend(records(
+            &[
+                verdict("is-number", Some("7.0.0"), None),
+                verdict("is-number", Some("7.0.1"), Some("install-scripts")),
+                verdict("evil", Some("1.0.0"), Some("install-scripts")),
+                verdict("evil", Some("1.0.1"), Some("install-scripts")),
+            ],
+            false,
+        ));
+        // A tarball (one version, asked alone) that is blocked.
+        seen.extend(records(
+            &[verdict("left-pad", Some("9.9.9"), Some("young-package"))],
+            true,
+        ));
+        assert_eq!(seen.len(), 5, "allowed versions of a document are not kept");
+        let (refused, withheld) = classify(&seen);
+        let names = |v: &[&Verdict]| -> Vec<String> {
+            v.iter()
+                .map(|v| {
+                    format!(
+                        "{}@{}",
+                        v.package.name,
+                        v.package.version.as_deref().unwrap_or("")
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(&refused),
+            ["is-numbr@", "evil@1.0.0", "left-pad@9.9.9"]
+        );
+        assert_eq!(names(&withheld), ["is-number@7.0.1"]);
     }
 
     #[test]
