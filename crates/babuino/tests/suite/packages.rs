@@ -485,3 +485,50 @@ node -e 'console.log("version", require("/tmp/b/node_modules/is-number/package.j
         serde_json::json!(["npm"])
     );
 }
+
+/// Attack on the route: make Sentinel's proxy fetch from somewhere else than the registry (a
+/// host service on loopback) with a scheme-relative or absolute path under an allowed file name.
+/// The proxy must refuse; the host service must see nothing.
+#[test]
+fn the_registry_route_cannot_be_turned_into_a_fetch_of_another_host() {
+    require_native!();
+    use std::io::{Read as _, Write as _};
+    let env = Env::new();
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = service.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for mut c in service.incoming().flatten() {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut b = [0u8; 1024];
+            let _ = c.read(&mut b);
+            let _ = c.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nSECRET",
+            );
+        }
+    });
+    let prog = code(
+        "ssrf.py",
+        &format!(
+            r#"
+import urllib.request, urllib.error
+for path in ["//127.0.0.1:{port}/six-1.17.0-py2.py3-none-any.whl",
+             "http://127.0.0.1:{port}/six-1.17.0-py2.py3-none-any.whl"]:
+    try:
+        body = urllib.request.urlopen("http://sentinel.babuino.internal/pypi/files/" + path, timeout=5).read()
+        print("fetched", body[:20])
+    except urllib.error.HTTPError as e:
+        print("refused", e.code)
+"#
+        ),
+    );
+    let mut c = env.babuino();
+    c.args(["--network-allow", "@pypi"]).arg(&prog.script);
+    let o = run(c);
+    assert_eq!(o.code, 0, "{}\n{}", o.stderr, o.stdout);
+    let out = o.program_output();
+    assert!(!out.contains("fetched"), "{out}");
+    assert_eq!(out.matches("refused 404").count(), 2, "{out}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
