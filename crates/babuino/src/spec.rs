@@ -580,6 +580,8 @@ impl RegistryRoute {
             ("npm_config_audit".into(), "false".into()),
             ("npm_config_fund".into(), "false".into()),
             ("npm_config_update_notifier".into(), "false".into()),
+            // The egress proxy takes 16 route connections at once; npm's default is 15 sockets.
+            ("npm_config_maxsockets".into(), "8".into()),
         ]
     }
 }
