@@ -514,6 +514,9 @@ fn run(a: RunArgs) -> ExitCode {
                 report.events = pre_events;
                 report.events.extend(n.events);
                 report.packages = n.packages;
+                report
+                    .details
+                    .insert("sentinel".into(), svc.describe().into());
                 report.timings.install_ms = Some(n.install_ms);
                 report.timings.total_ms = n.install_ms;
                 return finish(&a, &mut sink, &report);

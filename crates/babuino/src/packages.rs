@@ -431,6 +431,15 @@ impl RegistryService {
         self.addr
     }
 
+    /// One line for the report's `details.sentinel`.
+    pub fn describe(&self) -> String {
+        format!(
+            "registry proxy in process on {} (route http://{}:80 inside the sandbox)",
+            self.addr,
+            spec::REGISTRY_VHOST
+        )
+    }
+
     /// The egress proxy's internal route to this proxy for these registries.
     pub fn route(&self, ecosystems: &[PackageRegistry]) -> RegistryRoute {
         let mut ecosystems = ecosystems.to_vec();
@@ -640,6 +649,9 @@ pub fn merge_into_report(
 ) {
     let mut events = pre_events;
     let mut packages = Vec::new();
+    report
+        .details
+        .insert("sentinel".into(), svc.describe().into());
     if let Some(i) = installed {
         events.extend(i.events.iter().cloned());
         packages.extend(i.packages.iter().cloned());

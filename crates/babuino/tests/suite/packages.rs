@@ -105,6 +105,12 @@ except OSError as e:
     assert_eq!(six["decision"], "allow");
     assert_eq!(six["installed"], true);
     assert!(o.report["timings"]["install_ms"].as_f64().unwrap() > 0.0);
+    assert!(
+        o.report["details"]["sentinel"]
+            .as_str()
+            .unwrap()
+            .starts_with("registry proxy in process on 127.0.0.1:")
+    );
     // The install phase fetched through the route (only the virtual host, via the egress proxy).
     assert!(
         o.has_event(
