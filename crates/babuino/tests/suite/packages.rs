@@ -538,3 +538,49 @@ for path in ["//127.0.0.1:{port}/six-1.17.0-py2.py3-none-any.whl",
     assert_eq!(out.matches("refused 404").count(), 2, "{out}");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+/// The micro-VM backend shares the egress proxy: with `@pypi` the guest reaches Sentinel under
+/// the same virtual host, and what Sentinel refuses there is reported the same way.
+#[test]
+fn in_the_micro_vm_the_pypi_preset_reaches_sentinel_too() {
+    let Some(_vm) = super::vm::ready() else {
+        return;
+    };
+    let env = Env::new();
+    let prog = code(
+        "vm_pip.py",
+        r#"
+import urllib.request, urllib.error, os
+print("index", os.environ.get("PIP_INDEX_URL"))
+print("health", urllib.request.urlopen("http://sentinel.babuino.internal/healthz", timeout=30).read().decode())
+try:
+    urllib.request.urlopen("http://sentinel.babuino.internal/pypi/files/siix-1.17.0-py2.py3-none-any.whl", timeout=30)
+    print("squat served")
+except urllib.error.HTTPError as e:
+    print("squat refused", e.code)
+"#,
+    );
+    let mut c = env.babuino();
+    c.env("BABUINO_CACHE", super::vm::cache_dir())
+        .args([
+            "--sandbox",
+            "kvm",
+            "--accel",
+            "tcg",
+            "--network-allow",
+            "@pypi",
+        ])
+        .args(["--timeout", "60s"])
+        .arg(&prog.script);
+    let o = run(c);
+    assert_eq!(o.code, 0, "{}\n{}", o.stderr, o.stdout);
+    let out = o.program_output();
+    assert!(
+        out.contains("index http://sentinel.babuino.internal/pypi/simple/"),
+        "{out}"
+    );
+    assert!(out.contains("health ok"), "{out}");
+    assert!(out.contains("squat refused 403"), "{out}");
+    assert!(o.has_event("blocked-package", "pypi siix 1.17.0: typosquat"));
+    assert_eq!(o.report["backend"], "kvm");
+}
