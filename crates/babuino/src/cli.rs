@@ -412,14 +412,18 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let plan =
-        match crate::packages::plan_from_args(&a.packages, a.install_timeout.as_deref(), &spec) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("babuino: {e:#}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        };
+    let mut packages = match crate::packages::Session::new(
+        &a.packages,
+        a.install_timeout.as_deref(),
+        net,
+        &spec,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("babuino: {e:#}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let chosen = match (spec.backend, a.accel) {
         (BackendKind::Kvm, Some(accel)) => crate::vm::VmBackend::from_env().and_then(|mut b| {
             use crate::backend::Backend;
@@ -439,20 +443,9 @@ fn run(a: RunArgs) -> ExitCode {
     };
     // Sentinel's proxy starts threads: signals must be blocked before (see the handler).
     crate::backend::install_interrupt_handler();
-    let mut registry = None;
-    if plan.is_some() || !net.registries.is_empty() {
-        match crate::packages::RegistryService::start() {
-            Ok(svc) => {
-                if !net.registries.is_empty() {
-                    spec.network.registry = Some(svc.route(&net.registries));
-                }
-                registry = Some(svc);
-            }
-            Err(e) => {
-                eprintln!("babuino: {e}");
-                return ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_SETUP });
-            }
-        }
+    if let Err(e) = packages.start(&mut spec) {
+        eprintln!("babuino: {e}");
+        return ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_SETUP });
     }
     if !a.quiet && !a.json {
         eprintln!("{}", header(&spec, backend.kind()));
@@ -464,67 +457,30 @@ fn run(a: RunArgs) -> ExitCode {
         quiet,
         partial: [Vec::new(), Vec::new()],
     };
-    let started = std::time::Instant::now();
-    let mut pre_events: Vec<Event> = Vec::new();
-    for note in &net.unchecked {
-        let ev = Event {
-            time_ms: 0,
-            kind: crate::report::EventKind::Degraded,
-            detail: note.clone(),
-        };
-        sink.event(&ev);
-        pre_events.push(ev);
-    }
-    let mut installed = None;
-    if let (Some(plan), Some(svc)) = (&plan, registry.as_mut()) {
-        let mut install_sink = TermSink {
-            name: "install".into(),
-            json: a.json,
-            quiet,
-            partial: [Vec::new(), Vec::new()],
-        };
-        let mut progress = |line: &str| {
+    let mut install_sink = TermSink {
+        name: "install".into(),
+        json: a.json,
+        quiet,
+        partial: [Vec::new(), Vec::new()],
+    };
+    let prepared = packages.prepare(
+        &*backend,
+        &mut spec,
+        &mut sink,
+        &mut install_sink,
+        &mut |line| {
             if !quiet {
                 eprintln!("[babuino] {line}");
             }
-        };
-        let outcome = crate::packages::install(
-            &*backend,
-            &spec,
-            plan,
-            svc,
-            &mut install_sink,
-            &mut progress,
-        );
-        install_sink.flush();
-        match outcome {
-            Ok(crate::packages::InstallOutcome::Installed(i)) => {
-                i.apply(&mut spec);
-                installed = Some(i);
-            }
-            Ok(crate::packages::InstallOutcome::NotInstalled(n)) => {
-                let mut report = RunReport::new(
-                    crate::report::new_run_id(),
-                    backend.kind(),
-                    spec.display_name(),
-                    spec.limits.clone(),
-                    spec.network.clone(),
-                );
-                report.set_exit(n.exit);
-                report.events = pre_events;
-                report.events.extend(n.events);
-                report.packages = n.packages;
-                report
-                    .details
-                    .insert("sentinel".into(), svc.describe().into());
-                report.timings.install_ms = Some(n.install_ms);
-                report.timings.total_ms = n.install_ms;
-                return finish(&a, &mut sink, &report);
-            }
-            Err(e) => {
-                eprintln!("babuino: {e}");
-                return ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_SETUP });
-            }
+        },
+    );
+    install_sink.flush();
+    match prepared {
+        Ok(None) => {}
+        Ok(Some(refused)) => return finish(&a, &mut sink, &refused),
+        Err(e) => {
+            eprintln!("babuino: {e}");
+            return ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_SETUP });
         }
     }
     let mut report: RunReport = match backend.run(&spec, &mut sink) {
@@ -536,20 +492,7 @@ fn run(a: RunArgs) -> ExitCode {
         }
     };
     sink.flush();
-    if let Some(svc) = registry.as_mut() {
-        crate::packages::merge_into_report(
-            &mut report,
-            pre_events,
-            installed.as_ref(),
-            svc,
-            &mut sink,
-            started,
-        );
-    } else if !pre_events.is_empty() {
-        pre_events.append(&mut report.events);
-        report.events = pre_events;
-    }
-    drop(installed);
+    packages.complete(&mut report, &mut sink);
     finish(&a, &mut sink, &report)
 }
 

@@ -637,6 +637,123 @@ pub fn plan_from_args(
     Ok(Some(plan))
 }
 
+/// The packages side of one `babuino run`: Sentinel's proxy, the install plan and what happened,
+/// so the command line only calls [`Session::new`], [`Session::start`], [`Session::prepare`]
+/// and [`Session::complete`].
+#[derive(Debug)]
+pub struct Session {
+    plan: Option<InstallPlan>,
+    net: NetworkRequest,
+    svc: Option<RegistryService>,
+    pre_events: Vec<Event>,
+    installed: Option<Installed>,
+    started: Instant,
+}
+
+impl Session {
+    /// Reads the `--packages` files and checks the flags fit (bad input is an error with
+    /// [`PackagesError::is_usage`]); starts nothing yet.
+    pub fn new(
+        files: &[PathBuf],
+        install_timeout: Option<&str>,
+        net: NetworkRequest,
+        spec: &RunSpec,
+    ) -> Result<Session, PackagesError> {
+        Ok(Session {
+            plan: plan_from_args(files, install_timeout, spec)?,
+            net,
+            svc: None,
+            pre_events: Vec::new(),
+            installed: None,
+            started: Instant::now(),
+        })
+    }
+
+    /// Starts Sentinel's proxy when packages or `@pypi`/`@npm` need it and routes the presets
+    /// in `spec`. Starts threads: call after blocking signals.
+    pub fn start(&mut self, spec: &mut RunSpec) -> Result<(), PackagesError> {
+        if self.plan.is_none() && self.net.registries.is_empty() {
+            return Ok(());
+        }
+        let svc = RegistryService::start()?;
+        if !self.net.registries.is_empty() {
+            spec.network.registry = Some(svc.route(&self.net.registries));
+        }
+        self.svc = Some(svc);
+        Ok(())
+    }
+
+    /// Reports `--unchecked-registry` and runs the install phase of `--packages`. `Some(report)`
+    /// when the program must not run (a refusal: exit 120); otherwise `spec` now mounts the
+    /// packages at `/packages`.
+    pub fn prepare(
+        &mut self,
+        backend: &dyn Backend,
+        spec: &mut RunSpec,
+        sink: &mut dyn OutputSink,
+        install_sink: &mut dyn OutputSink,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Option<crate::report::RunReport>, PackagesError> {
+        self.started = Instant::now();
+        for note in &self.net.unchecked {
+            let ev = event(self.started, EventKind::Degraded, note.clone());
+            sink.event(&ev);
+            self.pre_events.push(ev);
+        }
+        let (Some(plan), Some(svc)) = (&self.plan, self.svc.as_mut()) else {
+            return Ok(None);
+        };
+        match install(backend, spec, plan, svc, install_sink, progress)? {
+            InstallOutcome::Installed(i) => {
+                i.apply(spec);
+                self.installed = Some(i);
+                Ok(None)
+            }
+            InstallOutcome::NotInstalled(n) => {
+                let mut report = crate::report::RunReport::new(
+                    crate::report::new_run_id(),
+                    backend.kind(),
+                    spec.display_name(),
+                    spec.limits.clone(),
+                    spec.network.clone(),
+                );
+                report.set_exit(n.exit);
+                report.events = std::mem::take(&mut self.pre_events);
+                report.events.extend(n.events);
+                report.packages = n.packages;
+                report
+                    .details
+                    .insert("sentinel".into(), svc.describe().into());
+                report.timings.install_ms = Some(n.install_ms);
+                report.timings.total_ms = n.install_ms;
+                Ok(Some(report))
+            }
+        }
+    }
+
+    /// Completes the program's report (see [`merge_into_report`]); the installed packages are
+    /// deleted when the session is dropped.
+    pub fn complete(&mut self, report: &mut crate::report::RunReport, sink: &mut dyn OutputSink) {
+        let pre = std::mem::take(&mut self.pre_events);
+        match self.svc.as_mut() {
+            Some(svc) => merge_into_report(
+                report,
+                pre,
+                self.installed.as_ref(),
+                svc,
+                sink,
+                self.started,
+            ),
+            None if !pre.is_empty() => {
+                let mut events = pre;
+                events.append(&mut report.events);
+                report.events = events;
+            }
+            None => {}
+        }
+    }
+}
+
 /// Completes the program's report: the install phase's events and packages, and what Sentinel
 /// refused while the program ran (its own pip/npm through `@pypi`/`@npm`).
 pub fn merge_into_report(
