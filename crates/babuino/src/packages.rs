@@ -756,7 +756,7 @@ impl Session {
 
 /// Completes the program's report: the install phase's events and packages, and what Sentinel
 /// refused while the program ran (its own pip/npm through `@pypi`/`@npm`).
-pub fn merge_into_report(
+fn merge_into_report(
     report: &mut crate::report::RunReport,
     pre_events: Vec<Event>,
     installed: Option<&Installed>,
@@ -1004,7 +1004,9 @@ pub fn install(
         spec.limits.memory_bytes >> 20,
         spec.limits.timeout.as_secs()
     ));
-    let report = backend.run(&spec, sink)?;
+    // Every request of pip/npm is an allowed connect to the route: kept in the report, not
+    // printed as progress.
+    let report = backend.run(&spec, &mut NoConnectLines(sink))?;
     for mut ev in report.events {
         ev.detail = format!("install: {}", ev.detail);
         events.push(ev);
@@ -1107,6 +1109,20 @@ pub fn install(
         install_ms,
         registries: plan.registries(),
     }))
+}
+
+/// Passes output and events on, except `allowed-connect` events (the install's registry requests).
+struct NoConnectLines<'a>(&'a mut dyn OutputSink);
+
+impl OutputSink for NoConnectLines<'_> {
+    fn output(&mut self, stream: crate::backend::Stream, data: &[u8]) {
+        self.0.output(stream, data);
+    }
+    fn event(&mut self, event: &Event) {
+        if event.kind != EventKind::AllowedConnect {
+            self.0.event(event);
+        }
+    }
 }
 
 fn refused_summary(refused: &[Refusal]) -> String {
