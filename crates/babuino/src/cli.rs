@@ -505,10 +505,12 @@ fn finish(a: &RunArgs, sink: &mut TermSink, report: &RunReport) -> ExitCode {
             Err(e) => eprintln!("babuino: cannot encode the report: {e}"),
         }
     } else if !a.quiet {
+        let ran = !matches!(report.exit, crate::report::Exit::PackagesRefused(_));
         eprintln!(
-            "[babuino] {} after {:.2} s · sandbox destroyed",
+            "[babuino] {} after {:.2} s{}",
             report.exit.describe(),
-            report.timings.total_ms / 1000.0
+            report.timings.total_ms / 1000.0,
+            if ran { " · sandbox destroyed" } else { "" }
         );
     }
     ExitCode::from(report.exit_code)
