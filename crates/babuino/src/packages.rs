@@ -374,7 +374,9 @@ impl RegistryService {
                 sentinel::embed::EmbedError::Policy(p) => {
                     PackagesError::SentinelPolicy(p.to_string())
                 }
-                other => err(&other),
+                sentinel::embed::EmbedError::Engine(e) => {
+                    PackagesError::Sentinel(format!("starting the engine: {e}"))
+                }
             })?;
         let gate = Arc::new(RecordingGate {
             memo: sentinel::memo::MemoEngine::new(engine, sentinel::memo::MEMO_TTL),

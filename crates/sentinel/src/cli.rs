@@ -254,10 +254,7 @@ fn engine_options(g: &GlobalArgs) -> crate::embed::EngineOptions {
 
 fn build_engine(g: &GlobalArgs) -> Result<Engine> {
     // One constructor for the CLI and embedders (Babuino): same policy, env and corpora.
-    crate::embed::build_engine(&engine_options(g)).map_err(|e| match e {
-        crate::embed::EmbedError::Engine(e) => anyhow::Error::new(e).context("starting the engine"),
-        policy => anyhow::Error::new(policy),
-    })
+    Ok(crate::embed::build_engine(&engine_options(g))?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

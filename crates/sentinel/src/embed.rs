@@ -17,11 +17,11 @@ use crate::proxy::ProxyConfig;
 /// Errors building an embedded Sentinel.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
-    /// The policy file could not be loaded.
-    #[error("loading the policy (fix the file or pass --policy): {0}")]
+    /// The policy file could not be loaded (the cause is the error's source).
+    #[error("loading the policy (fix the file or pass --policy)")]
     Policy(#[from] PolicyError),
-    /// The engine could not start.
-    #[error("starting the engine: {0}")]
+    /// The engine could not start (the cause is the error's source).
+    #[error("starting the engine")]
     Engine(#[from] EngineError),
 }
 
