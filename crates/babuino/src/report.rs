@@ -42,7 +42,7 @@ impl Exit {
             Exit::Memory => 123,
             Exit::Timeout => 124,
             Exit::SetupFailed(_) => 125,
-            Exit::PackagesRefused(_) => 120,
+            Exit::PackagesRefused(_) => crate::packages::EXIT_PACKAGES,
             Exit::Signal(s) => (128 + (*s & 0x7f)) as u8,
         }
     }

@@ -6,6 +6,7 @@
 //! 7.0.1 with a postinstall script).
 
 use super::native_util::{BIN, Outcome, code, finish, require_native};
+use babuino::packages::EXIT_PACKAGES;
 use std::process::Command;
 
 #[path = "registry_replay.rs"]
@@ -146,7 +147,13 @@ fn a_squatted_requirement_is_refused_and_the_program_never_runs() {
         .arg(&outdir)
         .arg(&prog.script);
     let o = run(c);
-    assert_eq!(o.code, 120, "{}\n{}", o.stderr, o.stdout);
+    assert_eq!(
+        o.code,
+        i32::from(EXIT_PACKAGES),
+        "{}\n{}",
+        o.stderr,
+        o.stdout
+    );
     assert_eq!(o.exit_kind(), "packages-refused");
     assert!(!outdir.join("ran").exists(), "the program ran");
     let blocked = o.events("blocked-package");
@@ -171,7 +178,7 @@ fn a_squatted_requirement_is_refused_and_the_program_never_runs() {
         .args(args)
         .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))));
     let h = run(human);
-    assert_eq!(h.code, 120, "{}", h.stderr);
+    assert_eq!(h.code, i32::from(EXIT_PACKAGES), "{}", h.stderr);
     for line in [
         "[babuino] packages: checking 1 direct dependency with sentinel",
         "[babuino] blocked package: pypi siix 1.17.0: typosquat",
@@ -396,7 +403,13 @@ fn the_proxy_refuses_what_the_pre_check_cannot_see() {
         .arg(&outdir)
         .arg(&prog.script);
     let o = run(c);
-    assert_eq!(o.code, 120, "{}\n{}", o.stderr, o.stdout);
+    assert_eq!(
+        o.code,
+        i32::from(EXIT_PACKAGES),
+        "{}\n{}",
+        o.stderr,
+        o.stdout
+    );
     assert!(!outdir.join("ran").exists(), "the program ran");
     assert!(!outdir.join("pwned").exists());
     assert!(
