@@ -799,21 +799,33 @@ fn merge_into_report(
     report.packages = packages;
 }
 
-/// The install phase's host directory: in babuino's runtime directory with an `owner` file, so
-/// it is deleted when the run ends and reaped by the next babuino if this one is killed.
+/// The install phase's host directory, `$TMPDIR/babuino-packages-<id>` (on disk: the runtime
+/// directory is often a small tmpfs), mode 0700. A state entry `<id>-packages` in babuino's
+/// runtime directory names it with an `owner` file, so the next babuino reaps it if this one is
+/// killed ([`crate::native::reap_leftovers`]); both are deleted when the run ends.
 #[derive(Debug)]
 struct WorkDir {
     path: PathBuf,
+    state: PathBuf,
 }
 
 impl WorkDir {
     fn create() -> std::io::Result<WorkDir> {
+        use std::os::unix::fs::DirBuilderExt;
+        let id = crate::report::new_run_id();
         let rt = crate::native::runtime_dir();
         std::fs::create_dir_all(&rt)?;
-        let path = rt.join(format!("{}-packages", crate::report::new_run_id()));
-        std::fs::create_dir(&path)?;
-        let w = WorkDir { path };
-        std::fs::write(w.path.join("owner"), crate::native::owner_line())?;
+        let state = rt.join(format!("{id}-packages"));
+        std::fs::create_dir(&state)?;
+        let path = std::env::temp_dir().join(format!("{}{id}", crate::native::SCRATCH_PREFIX));
+        let w = WorkDir {
+            path: path.clone(),
+            state: state.clone(),
+        };
+        std::fs::write(state.join("scratch"), path.as_os_str().as_encoded_bytes())?;
+        std::fs::write(state.join("owner"), crate::native::owner_line())?;
+        // Fails if the name exists: a random id nobody could have created beforehand.
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         Ok(w)
     }
 }
@@ -821,6 +833,7 @@ impl WorkDir {
 impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+        let _ = std::fs::remove_dir_all(&self.state);
     }
 }
 

@@ -48,9 +48,31 @@ impl Env {
             .env("SENTINEL_PROXY_PYPI_FILES", format!("{b}/files/"))
             .env("SENTINEL_PROXY_NPM", format!("{b}/npm/"))
             .env("BABUINO_RUNTIME_DIR", self.dir.path().join("runtime"))
+            .env("TMPDIR", self.scratch())
             .env_remove("SENTINEL_LOG")
             .env_remove("BABUINO_TEST_RESOLVE");
         c
+    }
+
+    /// babuino's temporary directory (where the installed packages live during a run).
+    fn scratch(&self) -> std::path::PathBuf {
+        let d = self.dir.path().join("scratch");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Whatever is left in the runtime and temporary directories.
+    fn leftovers(&self) -> Vec<std::path::PathBuf> {
+        ["runtime", "scratch"]
+            .iter()
+            .flat_map(|d| {
+                std::fs::read_dir(self.dir.path().join(d))
+                    .into_iter()
+                    .flatten()
+            })
+            .flatten()
+            .map(|e| e.path())
+            .collect()
     }
 
     fn file(&self, name: &str, content: &str) -> std::path::PathBuf {
@@ -125,11 +147,7 @@ except OSError as e:
     // The program itself got no network: --packages alone does not route pip at run time.
     assert!(o.report["network"]["registry"].is_null());
     // The installed tree is gone with the run.
-    let left: Vec<_> = std::fs::read_dir(env.dir.path().join("runtime"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let left = env.leftovers();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -449,8 +467,15 @@ fn a_killed_babuino_leaves_no_installed_packages_behind() {
     }
     assert!(seen.iter().any(|l| l.contains("] ready")), "{seen:?}");
     let rt = env.dir.path().join("runtime");
-    let before = std::fs::read_dir(&rt).unwrap().count();
-    assert!(before >= 2, "the run and its packages dir");
+    let before = env.leftovers();
+    assert!(
+        before.iter().any(|p| p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("babuino-packages-")),
+        "the installed packages are in the temporary directory: {before:?}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let o = finish(
@@ -461,11 +486,7 @@ fn a_killed_babuino_leaves_no_installed_packages_behind() {
             .unwrap(),
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
-    let left: Vec<_> = std::fs::read_dir(&rt)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let left = env.leftovers();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
