@@ -12,9 +12,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::corpus::Corpora;
 use crate::ecosystem::{Ecosystem, PackageRef};
-use crate::engine::{Config, Engine};
+use crate::engine::Engine;
 use crate::manifest::{self, ManifestKind};
-use crate::policy::{FailMode, Policy};
+use crate::policy::Policy;
 use crate::report::{self, Format};
 use crate::verdict::{Decision, Verdict};
 
@@ -251,37 +251,24 @@ pub struct UsageError(pub String);
 /// Loads the policy: `--policy`, else sentinel.toml upward from the working directory, else
 /// defaults; then applies the global flags.
 pub fn load_policy(g: &GlobalArgs) -> Result<(Policy, Option<PathBuf>)> {
-    let path = match &g.policy {
-        Some(p) => Some(p.clone()),
-        None => std::env::current_dir()
-            .ok()
-            .and_then(|d| Policy::find_upward(&d)),
-    };
-    let mut policy = match &path {
-        Some(p) => Policy::load(p).context("loading the policy (fix the file or pass --policy)")?,
-        None => Policy::default(),
-    };
-    if g.offline {
-        policy.offline = true;
+    crate::embed::load_policy(&engine_options(g))
+        .context("loading the policy (fix the file or pass --policy)")
+}
+
+fn engine_options(g: &GlobalArgs) -> crate::embed::EngineOptions {
+    crate::embed::EngineOptions {
+        policy: g.policy.clone(),
+        offline: g.offline,
+        cache_dir: g.cache_dir.clone(),
+        no_cache: g.no_cache,
+        fail_open: g.fail_open,
+        corpus_dir: g.corpus_dir.clone(),
     }
-    if g.fail_open {
-        policy.fail = FailMode::Open;
-    }
-    if let Some(d) = &g.cache_dir {
-        policy.cache.dir = Some(d.clone());
-    }
-    Ok((policy, path))
 }
 
 fn build_engine(g: &GlobalArgs) -> Result<Engine> {
-    let (policy, _) = load_policy(g)?;
-    let corpora = g.corpus_dir.as_deref().map(Corpora::from_dir);
-    Engine::new(Config {
-        policy,
-        corpora,
-        no_cache: g.no_cache,
-    })
-    .context("starting the engine")
+    // One constructor for the CLI and embedders (Babuino): same policy, env and corpora.
+    Ok(crate::embed::build_engine(&engine_options(g))?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

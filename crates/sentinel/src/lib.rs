@@ -12,6 +12,7 @@ pub mod cli;
 pub mod corpus;
 pub mod corpus_update;
 pub mod ecosystem;
+pub mod embed;
 pub mod engine;
 pub mod eval;
 pub mod hook;

@@ -361,8 +361,12 @@ impl Proxy {
         if !judgement.allowed {
             return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), false);
         }
-        let Ok(url) = self.inner.pypi_files.join(rest) else {
-            return plain(StatusCode::NOT_FOUND, "invalid file path");
+        // `rest` comes from the client: a scheme-relative (`//host/…`) or absolute (`http://…`)
+        // path would make `join` leave the files upstream, so the proxy would fetch any URL the
+        // client names (a host service, another registry) under an allowed file name.
+        let url = match self.inner.pypi_files.join(rest) {
+            Ok(u) if within(&self.inner.pypi_files, &u) => u,
+            _ => return plain(StatusCode::NOT_FOUND, "invalid file path"),
         };
         self.stream(url).await
     }
@@ -628,6 +632,11 @@ fn refusal(status: StatusCode, msg: &str, json: bool) -> Response {
     resp
 }
 
+/// True when `url` is on `base`'s origin and under its path (what a joined client path must be).
+fn within(base: &Url, url: &Url) -> bool {
+    url.origin() == base.origin() && url.path().starts_with(base.path())
+}
+
 fn upstream_failure(url: &Url, e: &reqwest::Error) -> Response {
     tracing::warn!(%url, error = %e, "upstream request failed");
     let status = if e.is_timeout() {
@@ -675,5 +684,30 @@ pub fn judgement_of(v: &crate::Verdict) -> Judgement {
         rule: main.map_or_else(|| "blocked".to_string(), |f| f.code.clone()),
         reason: main.map_or_else(|| "blocked by policy".to_string(), |f| f.message.clone()),
         alternative: v.suggestions.first().map(|s| s.name.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_paths_cannot_leave_the_files_upstream() {
+        let base = parse_url("https://files.pythonhosted.org/").unwrap();
+        let ok = base
+            .join("packages/b7/ce/six-1.17.0-py2.py3-none-any.whl")
+            .unwrap();
+        assert!(within(&base, &ok));
+        for evil in [
+            "//127.0.0.1:8080/six-1.17.0-py2.py3-none-any.whl",
+            "http://evil.example/six-1.17.0-py2.py3-none-any.whl",
+            "https://files.pythonhosted.org.evil.example/six-1.17.0-py2.py3-none-any.whl",
+        ] {
+            let joined = base.join(evil).unwrap();
+            assert!(!within(&base, &joined), "{evil} -> {joined}");
+        }
+        let sub = parse_url("http://127.0.0.1:9/files/").unwrap();
+        assert!(!within(&sub, &sub.join("/other/x.whl").unwrap()));
+        assert!(within(&sub, &sub.join("a/x.whl").unwrap()));
     }
 }
