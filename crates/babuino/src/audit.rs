@@ -22,6 +22,8 @@ pub const EVENT_SOURCE: &str = "babuino";
 pub const EVENT_ACTION: &str = "run";
 /// Environment variable naming the agent session (shared by the three tools).
 pub const SESSION_ENV: &str = "TRIAD_SESSION";
+/// Exit code of `babuino run` when the run finished but its record could not be written.
+pub const EXIT_NOT_RECORDED: u8 = 119;
 /// Largest recorded report (canonical JSON); Cutufato accepts 4 MiB of event data.
 const MAX_DATA: usize = 3 << 20;
 
@@ -48,12 +50,12 @@ pub enum AuditError {
 
 impl AuditError {
     /// The exit code of `babuino run`: 2 no log or bad session (nothing ran), 125 log unusable
-    /// (nothing ran), 120 the run finished but was not recorded.
+    /// (nothing ran), 119 ([`EXIT_NOT_RECORDED`]) the run finished but was not recorded.
     pub fn exit_code(&self) -> u8 {
         match self {
             AuditError::Missing(_) | AuditError::BadSession(_) => 2,
             AuditError::Unusable { .. } => 125,
-            AuditError::Record { .. } => 120,
+            AuditError::Record { .. } => EXIT_NOT_RECORDED,
         }
     }
 }
@@ -225,7 +227,7 @@ impl AuditLog {
 }
 
 /// The short outcome kept in the signed leaf: `exit 0`, `timeout`, `memory`, `pids`,
-/// `output-cap`, `signal 9` or `setup-failed`.
+/// `output-cap`, `signal 9`, `setup-failed` or `packages-refused`.
 pub fn outcome(exit: &Exit) -> String {
     match exit {
         Exit::Code(c) => format!("exit {c}"),
@@ -235,6 +237,7 @@ pub fn outcome(exit: &Exit) -> String {
         Exit::Signal(s) => format!("signal {s}"),
         Exit::OutputCap => "output-cap".into(),
         Exit::SetupFailed(_) => "setup-failed".into(),
+        Exit::PackagesRefused(_) => "packages-refused".into(),
     }
 }
 
@@ -254,6 +257,7 @@ pub fn summary(report: &RunReport) -> String {
     let secs = report.timings.total_ms / 1000.0;
     let ended = match &report.exit {
         Exit::SetupFailed(_) => "sandbox setup failed".to_string(),
+        Exit::PackagesRefused(_) => "packages refused, program not run".to_string(),
         other => format!("{} after {secs:.1} s", outcome(other)),
     };
     let mut parts = Vec::new();
@@ -279,6 +283,7 @@ pub fn summary(report: &RunReport) -> String {
             "connections",
             "allowed",
         ),
+        (EventKind::BlockedPackage, "package", "packages", "blocked"),
     ] {
         let c = n(kind);
         if c > 0 {
@@ -424,6 +429,7 @@ mod tests {
             Exit::Signal(9),
             Exit::OutputCap,
             Exit::SetupFailed("x".into()),
+            Exit::PackagesRefused("x".into()),
         ];
         let mut seen: Vec<String> = all.iter().map(outcome).collect();
         assert_eq!(seen[5], "signal 9");

@@ -115,7 +115,7 @@ pub struct Ceilings {
 
 impl Ceilings {
     /// The ceilings from the server's flags; errors are bad flags.
-    pub fn from_args(a: &McpArgs) -> Result<Self, spec::SpecError> {
+    pub fn from_args(a: &McpArgs) -> Result<Self, CeilingError> {
         let mut limits = Limits::default();
         if let Some(m) = &a.memory {
             limits.memory_bytes = spec::parse_size(m)?;
@@ -128,7 +128,10 @@ impl Ceilings {
         }
         let mut network = NetworkPolicy::default();
         for h in &a.network_allow {
-            for p in spec::parse_allow_entry(h)? {
+            for p in hosts_of(h)? {
+                if spec::registry_host_covered(&p).is_some() {
+                    return Err(spec::SpecError::RegistryHost(p.to_string()).into());
+                }
                 if !network.allow.contains(&p) {
                     network.allow.push(p);
                 }
@@ -152,6 +155,26 @@ impl Ceilings {
             let v: Vec<String> = self.network.allow.iter().map(|h| h.to_string()).collect();
             v.join(", ")
         }
+    }
+}
+
+/// Bad server flags.
+#[derive(Debug, thiserror::Error)]
+pub enum CeilingError {
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(
+        "{0} (package registries through Sentinel) is not available in babuino mcp yet: install packages with `babuino run --packages`, or allow other hosts"
+    )]
+    Registry(String),
+}
+
+/// The host patterns of one allow-list entry; `@pypi`/`@npm` (registries through Sentinel's
+/// proxy) are not served by `babuino mcp`.
+fn hosts_of(entry: &str) -> Result<Vec<HostPattern>, CeilingError> {
+    match spec::parse_allow_entry(entry)? {
+        spec::AllowEntry::Hosts(h) => Ok(h),
+        spec::AllowEntry::Registry(r) => Err(CeilingError::Registry(format!("@{}", r.as_str()))),
     }
 }
 
@@ -276,6 +299,7 @@ impl ExitInfo {
             Exit::Signal(s) => ("signal", Some(*s)),
             Exit::OutputCap => ("output-cap", None),
             Exit::SetupFailed(_) => ("setup-failed", None),
+            Exit::PackagesRefused(_) => ("packages-refused", None),
         };
         ExitInfo {
             kind: kind.into(),
@@ -444,8 +468,7 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
         Some(list) => {
             let mut net = NetworkPolicy::default();
             for entry in list {
-                let pats = spec::parse_allow_entry(entry)
-                    .map_err(|e| bad(format!("network_allow: {e}")))?;
+                let pats = hosts_of(entry).map_err(|e| bad(format!("network_allow: {e}")))?;
                 for p in pats {
                     if !covered(&p, &ceilings.network.allow) {
                         return Err(bad(format!(
@@ -970,7 +993,7 @@ mod tests {
             backend: BackendKind::Native,
         };
         for a in allow {
-            c.network.allow.extend(spec::parse_allow_entry(a).unwrap());
+            c.network.allow.extend(hosts_of(a).unwrap());
         }
         c
     }
@@ -1002,7 +1025,7 @@ mod tests {
         );
         let none = ceilings(&[]);
         let e = prepare(
-            &args(serde_json::json!({"code": "", "language": "sh", "network_allow": ["@pypi"]})),
+            &args(serde_json::json!({"code": "", "language": "sh", "network_allow": ["example.org"]})),
             &none,
         )
         .unwrap_err();

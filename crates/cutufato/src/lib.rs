@@ -22,10 +22,13 @@ pub mod documents;
 pub mod eval;
 pub mod export;
 pub mod group;
+pub mod mcp;
 pub mod merkle;
 pub mod note;
+pub mod ops;
 pub mod par;
 pub mod record;
+pub mod replay;
 pub mod store;
 pub mod verify;
 

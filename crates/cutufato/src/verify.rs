@@ -227,6 +227,9 @@ pub struct RecordReport {
 pub struct LogReport {
     pub entries: u64,
     pub decisions: u64,
+    /// Event records (what a tool did).
+    pub events: u64,
+    /// Decisions and events whose content was erased.
     pub erased: u64,
     pub checkpoints: u64,
     pub outside_checkpoints: u64,
@@ -262,6 +265,7 @@ struct RowOut {
     rotates_to: Option<String>,
     findings: Vec<Finding>,
     decision: bool,
+    event: bool,
     erased: bool,
 }
 
@@ -273,12 +277,14 @@ fn check_row(r: &RowIn, trusted: &[Verifier], origin: &str) -> RowOut {
         rotates_to: None,
         findings: Vec::new(),
         decision: false,
+        event: false,
         erased: false,
     };
     match check_leaf(r.idx, &r.leaf, trusted, origin) {
         Err(f) => out.findings.push(f),
         Ok(entry) => {
             out.decision = matches!(entry.body, Body::Decision(_));
+            out.event = matches!(entry.body, Body::Event(_));
             out.key_id = Some(entry.key_id.clone());
             if let Body::KeyRotation(k) = &entry.body {
                 out.rotates_to = Verifier::parse(&k.new_key).ok().map(|v| v.id_hex());
@@ -666,6 +672,7 @@ impl Auditor {
                 }
                 findings.extend(o.findings);
                 report.decisions += u64::from(o.decision);
+                report.events += u64::from(o.event);
                 report.erased += u64::from(o.erased);
                 frontier.push(o.leaf_hash, |_, _, _| {});
                 report.entries += 1;

@@ -191,7 +191,7 @@ fn a_record_that_cannot_be_written_is_an_error_not_silence() {
     std::thread::sleep(std::time::Duration::from_millis(800));
     std::fs::remove_dir_all(log.path()).unwrap();
     let out = finish(child.wait_with_output().unwrap());
-    assert_eq!(out.code, 120, "{}", out.stderr);
+    assert_eq!(out.code, 119, "{}", out.stderr);
     assert!(out.stderr.contains("NOT recorded"), "{}", out.stderr);
     assert!(
         out.report["audit"].is_null(),

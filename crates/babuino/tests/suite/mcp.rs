@@ -99,7 +99,7 @@ fn python_sdk_client_runs_code_within_the_servers_ceilings() {
             BIN,
             "mcp",
             "--network-allow",
-            "pypi.org,files.pythonhosted.org",
+            "api.github.com,*.example.com",
             "--timeout",
             "10s",
             "--memory",
@@ -172,7 +172,7 @@ fn python_sdk_client_runs_code_within_the_servers_ceilings() {
     assert_eq!(evil["is_error"], true, "{evil}");
     let text = evil["text"].as_str().unwrap();
     assert!(
-        text.contains("evil.example") && text.contains("pypi.org, files.pythonhosted.org"),
+        text.contains("evil.example") && text.contains("api.github.com, *.example.com"),
         "{text}"
     );
     for key in ["longer", "bigger"] {
@@ -241,6 +241,8 @@ fn server_without_its_log_does_not_start() {
         &["--timeout", "forever"][..],
         &["--network-allow", "not a host"],
         &["--http", "0.0.0.0:0"],
+        &["--network-allow", "@pypi"],
+        &["--network-allow", "pypi.org"],
     ] {
         let out = Command::new(BIN)
             .arg("mcp")

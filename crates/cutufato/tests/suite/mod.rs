@@ -6,4 +6,6 @@ mod log_errors;
 mod log_events;
 mod log_go;
 mod log_lifecycle;
+mod log_sessions;
 mod log_tamper;
+mod mcp;
