@@ -1025,7 +1025,9 @@ mod tests {
         );
         let none = ceilings(&[]);
         let e = prepare(
-            &args(serde_json::json!({"code": "", "language": "sh", "network_allow": ["example.org"]})),
+            &args(
+                serde_json::json!({"code": "", "language": "sh", "network_allow": ["example.org"]}),
+            ),
             &none,
         )
         .unwrap_err();

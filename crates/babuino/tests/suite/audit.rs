@@ -348,3 +348,63 @@ fn concurrent_runs_share_one_log() {
     assert_eq!(ids.len(), 4);
     assert_eq!(assert_verifies(log.path()), 4);
 }
+
+// The replay server of `packages.rs`, which keeps its copy private.
+#[allow(clippy::duplicate_mod)]
+#[path = "registry_replay.rs"]
+mod registry_replay;
+
+/// Packages Sentinel refuses end the run before the program starts: that is recorded too, with
+/// the blocked package in the summary (Sentinel's engine and proxy pointed at the local replay of
+/// recorded registry data, as in `packages.rs`).
+#[test]
+fn refused_packages_are_recorded() {
+    require_native!();
+    let up = registry_replay::Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("sentinel.toml"),
+        "[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("requirements.txt"), "siix==1.17.0\n").unwrap();
+    std::fs::create_dir_all(d.join("scratch")).unwrap();
+    let log = new_log();
+    let prog = code("marker.py", "print('ran')\n");
+    let b = &up.base;
+    let out = Command::new(BIN)
+        .args(["run", "--json", "--audit"])
+        .arg(log.path())
+        .arg("--packages")
+        .arg(d.join("requirements.txt"))
+        .arg(&prog.script)
+        .env("SENTINEL_POLICY", d.join("sentinel.toml"))
+        .env("SENTINEL_CACHE_DIR", d.join("cache"))
+        .env("SENTINEL_ADVISORIES", "off")
+        .env("SENTINEL_PYPI_URL", b)
+        .env("SENTINEL_NPM_URL", format!("{b}/npm"))
+        .env("SENTINEL_PROXY_PYPI_SIMPLE", format!("{b}/simple/"))
+        .env("SENTINEL_PROXY_PYPI_FILES", format!("{b}/files/"))
+        .env("SENTINEL_PROXY_NPM", format!("{b}/npm/"))
+        .env("TMPDIR", d.join("scratch"))
+        .env_remove("SENTINEL_LOG")
+        .output()
+        .unwrap();
+    let out = finish(out);
+    assert_eq!(
+        out.code,
+        i32::from(babuino::packages::EXIT_PACKAGES),
+        "{}",
+        out.stderr
+    );
+    let id = out.report["audit"]["execution_id"].as_str().unwrap();
+    let (leaf, summary, data) = recorded(log.path(), id);
+    assert_eq!(leaf["outcome"], "packages-refused");
+    assert_eq!(
+        summary,
+        "ran marker.py (native): packages refused, program not run; 1 package blocked"
+    );
+    assert_eq!(data["exit"]["kind"], "packages-refused");
+    assert_verifies(log.path());
+}
