@@ -33,7 +33,9 @@ use serde_json::Value;
 use crate::audit::{AuditLog, Recorded};
 use crate::backend::{OutputSink, Stream, backend_for};
 use crate::report::{EventKind, Exit};
-use crate::spec::{self, BackendKind, HostPattern, Interpreter, Limits, NetworkPolicy, RunSpec};
+use crate::spec::{
+    self, BackendKind, HostPattern, Interpreter, Limits, NetworkPolicy, PackageRegistry, RunSpec,
+};
 
 /// Bytes of stdout (and, separately, of stderr) returned to the client; the rest is dropped and
 /// flagged `truncated` (the run's own output cap still applies).
@@ -110,12 +112,14 @@ pub struct Ceilings {
     pub limits: Limits,
     /// Hosts a call may reach (all of them when the call does not say).
     pub network: NetworkPolicy,
+    /// Registries a call may install from through Sentinel's proxy (`@pypi`, `@npm`).
+    pub registries: Vec<PackageRegistry>,
     pub backend: BackendKind,
 }
 
 impl Ceilings {
     /// The ceilings from the server's flags; errors are bad flags.
-    pub fn from_args(a: &McpArgs) -> Result<Self, CeilingError> {
+    pub fn from_args(a: &McpArgs) -> Result<Self, spec::SpecError> {
         let mut limits = Limits::default();
         if let Some(m) = &a.memory {
             limits.memory_bytes = spec::parse_size(m)?;
@@ -127,13 +131,23 @@ impl Ceilings {
             limits.cpus = spec::parse_cpus(c)?;
         }
         let mut network = NetworkPolicy::default();
+        let mut registries = Vec::new();
         for h in &a.network_allow {
-            for p in hosts_of(h)? {
-                if spec::registry_host_covered(&p).is_some() {
-                    return Err(spec::SpecError::RegistryHost(p.to_string()).into());
+            match spec::parse_allow_entry(h)? {
+                spec::AllowEntry::Registry(r) => {
+                    if !registries.contains(&r) {
+                        registries.push(r);
+                    }
                 }
-                if !network.allow.contains(&p) {
-                    network.allow.push(p);
+                spec::AllowEntry::Hosts(hosts) => {
+                    for p in hosts {
+                        if spec::registry_host_covered(&p).is_some() {
+                            return Err(spec::SpecError::RegistryHost(p.to_string()));
+                        }
+                        if !network.allow.contains(&p) {
+                            network.allow.push(p);
+                        }
+                    }
                 }
             }
         }
@@ -144,37 +158,23 @@ impl Ceilings {
         Ok(Ceilings {
             limits,
             network,
+            registries,
             backend,
         })
     }
 
     fn allowed_hosts(&self) -> String {
-        if self.network.allow.is_empty() {
+        let mut v: Vec<String> = self
+            .registries
+            .iter()
+            .map(|r| format!("@{} (through Sentinel)", r.as_str()))
+            .collect();
+        v.extend(self.network.allow.iter().map(|h| h.to_string()));
+        if v.is_empty() {
             "none: this server gives its sandboxes no network".into()
         } else {
-            let v: Vec<String> = self.network.allow.iter().map(|h| h.to_string()).collect();
             v.join(", ")
         }
-    }
-}
-
-/// Bad server flags.
-#[derive(Debug, thiserror::Error)]
-pub enum CeilingError {
-    #[error(transparent)]
-    Spec(#[from] spec::SpecError),
-    #[error(
-        "{0} (package registries through Sentinel) is not available in babuino mcp yet: install packages with `babuino run --packages`, or allow other hosts"
-    )]
-    Registry(String),
-}
-
-/// The host patterns of one allow-list entry; `@pypi`/`@npm` (registries through Sentinel's
-/// proxy) are not served by `babuino mcp`.
-fn hosts_of(entry: &str) -> Result<Vec<HostPattern>, CeilingError> {
-    match spec::parse_allow_entry(entry)? {
-        spec::AllowEntry::Hosts(h) => Ok(h),
-        spec::AllowEntry::Registry(r) => Err(CeilingError::Registry(format!("@{}", r.as_str()))),
     }
 }
 
@@ -404,6 +404,8 @@ fn check_rel_path(name: &str) -> Result<PathBuf, CallError> {
 #[derive(Debug)]
 pub struct PreparedCall {
     pub spec: RunSpec,
+    /// Registries reached through Sentinel's proxy during the run.
+    pub registries: Vec<PackageRegistry>,
     /// Holds the code and output directories until the run is over.
     _dir: tempfile::TempDir,
     out_dir: PathBuf,
@@ -463,25 +465,42 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
         }
         limits.memory_bytes = asked;
     }
-    let network = match &args.network_allow {
-        None => ceilings.network.clone(),
+    let refused = |what: &dyn std::fmt::Display| {
+        bad(format!(
+            "network_allow: {what} is not allowed by this server (allowed: {}); only the user can widen the server's allow-list",
+            ceilings.allowed_hosts()
+        ))
+    };
+    let (network, registries) = match &args.network_allow {
+        None => (ceilings.network.clone(), ceilings.registries.clone()),
         Some(list) => {
             let mut net = NetworkPolicy::default();
+            let mut registries = Vec::new();
             for entry in list {
-                let pats = hosts_of(entry).map_err(|e| bad(format!("network_allow: {e}")))?;
+                let pats = match spec::parse_allow_entry(entry)
+                    .map_err(|e| bad(format!("network_allow: {e}")))?
+                {
+                    spec::AllowEntry::Registry(r) => {
+                        if !ceilings.registries.contains(&r) {
+                            return Err(refused(&format!("@{}", r.as_str())));
+                        }
+                        if !registries.contains(&r) {
+                            registries.push(r);
+                        }
+                        continue;
+                    }
+                    spec::AllowEntry::Hosts(h) => h,
+                };
                 for p in pats {
                     if !covered(&p, &ceilings.network.allow) {
-                        return Err(bad(format!(
-                            "network_allow: {p} is not allowed by this server (allowed: {}); only the user can widen the server's allow-list",
-                            ceilings.allowed_hosts()
-                        )));
+                        return Err(refused(&p));
                     }
                     if !net.allow.contains(&p) {
                         net.allow.push(p);
                     }
                 }
             }
-            net
+            (net, registries)
         }
     };
     let files: Vec<(PathBuf, &String)> = args
@@ -543,6 +562,7 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
         crate::audit::file_sha256(&main).map_err(|e| bad(format!("cannot hash the code: {e}")))?;
     Ok(PreparedCall {
         spec,
+        registries,
         _dir: dir,
         out_dir,
         program_sha256,
@@ -565,12 +585,30 @@ impl Runner {
         }
     }
 
+    /// Starts Sentinel's registry proxy when the call may use `@pypi`/`@npm`.
+    fn sentinel_session(
+        &self,
+        call: &mut PreparedCall,
+    ) -> Result<Option<crate::packages::Session>, String> {
+        if call.registries.is_empty() {
+            return Ok(None);
+        }
+        let net = crate::packages::NetworkRequest {
+            registries: call.registries.clone(),
+            unchecked: Vec::new(),
+        };
+        let mut s =
+            crate::packages::Session::new(&[], None, net, &call.spec).map_err(|e| e.to_string())?;
+        s.start(&mut call.spec).map_err(|e| e.to_string())?;
+        Ok(Some(s))
+    }
+
     /// Runs one call to completion (blocking): checks, runs, records.
     pub fn run_code(&self, args: &RunCodeArgs) -> Result<RunCodeResult, CallError> {
         if let Some(sig) = crate::backend::interrupted() {
             return Err(bad(format!("the server is shutting down (signal {sig})")));
         }
-        let call = prepare(args, &self.ceilings)?;
+        let mut call = prepare(args, &self.ceilings)?;
         if let Some(a) = &self.audit {
             let log = a
                 .lock()
@@ -578,13 +616,26 @@ impl Runner {
             log.check_writable().map_err(|e| bad(e.to_string()))?;
         }
         let mut sink = CappedSink::default();
-        let mut report = match backend_for(call.spec.backend) {
-            Ok(backend) => match backend.run(&call.spec, &mut sink) {
-                Ok(r) => r,
-                Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
-            },
-            Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
+        // `@pypi`/`@npm`: Sentinel's registry proxy for this call, as `babuino run` starts it.
+        let mut session = None;
+        let mut report = match self.sentinel_session(&mut call) {
+            Err(why) => crate::audit::setup_failed_report(&call.spec, &why),
+            Ok(s) => {
+                session = s;
+                match backend_for(call.spec.backend) {
+                    Ok(backend) => match backend.run(&call.spec, &mut sink) {
+                        Ok(r) => r,
+                        Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
+                    },
+                    Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
+                }
+            }
         };
+        if let Some(s) = session.as_mut()
+            && !matches!(report.exit, Exit::SetupFailed(_))
+        {
+            s.complete(&mut report, &mut sink);
+        }
         report.program = call.main_name.to_string();
         let audit = match &self.audit {
             None => None,
@@ -990,10 +1041,14 @@ mod tests {
         let mut c = Ceilings {
             limits: Limits::default(),
             network: NetworkPolicy::default(),
+            registries: Vec::new(),
             backend: BackendKind::Native,
         };
         for a in allow {
-            c.network.allow.extend(hosts_of(a).unwrap());
+            match spec::parse_allow_entry(a).unwrap() {
+                spec::AllowEntry::Hosts(h) => c.network.allow.extend(h),
+                spec::AllowEntry::Registry(r) => c.registries.push(r),
+            }
         }
         c
     }
@@ -1032,6 +1087,47 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0.contains("no network"), "{e:?}");
+    }
+
+    #[test]
+    fn registries_through_sentinel_are_part_of_the_ceiling() {
+        let c = ceilings(&["@pypi", "api.github.com"]);
+        let inherit =
+            prepare(&args(serde_json::json!({"code": "", "language": "sh"})), &c).unwrap();
+        assert_eq!(inherit.registries, [PackageRegistry::Pypi]);
+        let narrowed = prepare(
+            &args(serde_json::json!({"code": "", "language": "sh", "network_allow": ["api.github.com"]})),
+            &c,
+        )
+        .unwrap();
+        assert!(narrowed.registries.is_empty());
+        let e = prepare(
+            &args(serde_json::json!({"code": "", "language": "sh", "network_allow": ["@npm"]})),
+            &c,
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("@npm is not allowed")
+                && e.0.contains("@pypi (through Sentinel), api.github.com"),
+            "{e:?}"
+        );
+        // A registry host named directly would bypass Sentinel: refused in the server's flags.
+        let flags = McpArgs {
+            network_allow: vec!["files.pythonhosted.org".into()],
+            memory: None,
+            timeout: None,
+            cpus: None,
+            sandbox: None,
+            parallel: 1,
+            audit: None,
+            audit_session: None,
+            http: None,
+            allow_remote: false,
+        };
+        assert!(matches!(
+            Ceilings::from_args(&flags),
+            Err(spec::SpecError::RegistryHost(_))
+        ));
     }
 
     #[test]

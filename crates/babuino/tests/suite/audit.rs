@@ -352,7 +352,7 @@ fn concurrent_runs_share_one_log() {
 // The replay server of `packages.rs`, which keeps its copy private.
 #[allow(clippy::duplicate_mod)]
 #[path = "registry_replay.rs"]
-mod registry_replay;
+pub(super) mod registry_replay;
 
 /// Packages Sentinel refuses end the run before the program starts: that is recorded too, with
 /// the blocked package in the summary (Sentinel's engine and proxy pointed at the local replay of

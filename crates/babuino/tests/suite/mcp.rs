@@ -241,7 +241,6 @@ fn server_without_its_log_does_not_start() {
         &["--timeout", "forever"][..],
         &["--network-allow", "not a host"],
         &["--http", "0.0.0.0:0"],
-        &["--network-allow", "@pypi"],
         &["--network-allow", "pypi.org"],
     ] {
         let out = Command::new(BIN)
@@ -544,5 +543,86 @@ fn a_narrowed_allow_list_is_enforced() {
         hits.load(std::sync::atomic::Ordering::SeqCst),
         1,
         "only the first call reached the server"
+    );
+}
+
+/// `@pypi` on the server: pip inside a call installs only what Sentinel allows (Sentinel's engine
+/// and proxy pointed at the local replay of recorded registry data, as in `packages.rs`).
+#[test]
+fn pypi_through_sentinel_inside_run_code() {
+    require_native!();
+    let up = super::audit::registry_replay::Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("sentinel.toml"),
+        "[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
+    )
+    .unwrap();
+    let b = up.base.clone();
+    let env: Vec<(String, String)> = vec![
+        (
+            "SENTINEL_POLICY".into(),
+            d.join("sentinel.toml").display().to_string(),
+        ),
+        (
+            "SENTINEL_CACHE_DIR".into(),
+            d.join("cache").display().to_string(),
+        ),
+        ("SENTINEL_ADVISORIES".into(), "off".into()),
+        ("SENTINEL_PYPI_URL".into(), b.clone()),
+        ("SENTINEL_NPM_URL".into(), format!("{b}/npm")),
+        ("SENTINEL_PROXY_PYPI_SIMPLE".into(), format!("{b}/simple/")),
+        ("SENTINEL_PROXY_PYPI_FILES".into(), format!("{b}/files/")),
+        ("SENTINEL_PROXY_NPM".into(), format!("{b}/npm/")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pip = "pip() { python3 -m pip install --no-cache-dir --disable-pip-version-check --retries 0 --timeout 5 -q \"$@\" >/dev/null 2>&1; echo $?; }\n\
+echo \"squat: $(pip --target /tmp/a siix)\"\n\
+echo \"six: $(pip --target /tmp/c six)\"\n\
+PYTHONPATH=/tmp/c python3 -c 'import six; print(\"imported\", six.__version__)'\n";
+    let calls = json!([
+        ["pip", "run_code", {"code": pip, "language": "bash", "timeout": "60s"}],
+        ["npm", "run_code", {"code": "true", "language": "sh", "network_allow": ["@npm"]}]
+    ]);
+    let r = client_with_env(
+        &[
+            "stdio",
+            BIN,
+            "mcp",
+            "--network-allow",
+            "@pypi",
+            "--timeout",
+            "90s",
+        ],
+        calls,
+        &env,
+    );
+    let pip = &r["results"]["pip"];
+    assert_eq!(pip["is_error"], false, "{pip}");
+    let s = &pip["structured"];
+    let out = s["stdout"].as_str().unwrap();
+    assert!(!out.contains("squat: 0"), "{out}");
+    assert!(
+        out.contains("six: 0") && out.contains("imported 1.17.0"),
+        "{out}"
+    );
+    assert!(
+        s["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "blocked-package"
+                && e["detail"].as_str().unwrap().starts_with("pypi siix")),
+        "{s}"
+    );
+    let npm = &r["results"]["npm"];
+    assert_eq!(npm["is_error"], true, "{npm}");
+    assert!(
+        npm["text"]
+            .as_str()
+            .unwrap()
+            .contains("@npm is not allowed by this server (allowed: @pypi (through Sentinel))"),
+        "{npm}"
     );
 }
