@@ -331,6 +331,35 @@ impl Engine {
         }
     }
 
+    /// Monthly downloads of an npm package (the popularity gap); `None` when offline, turned off
+    /// or the downloads API failed (logged).
+    async fn npm_downloads(&self, name: &str) -> Option<u64> {
+        let inner = &self.inner;
+        if inner.policy.offline {
+            return None;
+        }
+        let _permit = inner.permits.acquire().await;
+        let client = inner.client.get_or_init(|| {
+            RegistryClient::new(
+                inner.policy.registries.clone(),
+                inner.policy.network.clone(),
+            )
+        });
+        match client.as_ref().map(|c| c.npm_downloads(name)) {
+            Ok(fut) => match fut.await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("npm downloads of {name} unavailable: {e}");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!("npm downloads of {name} unavailable: {e}");
+                None
+            }
+        }
+    }
+
     /// Validates one package.
     pub async fn validate(&self, pkg: &PackageRef) -> Verdict {
         self.validate_with(pkg, None).await
@@ -506,6 +535,34 @@ impl Engine {
                         f.severity = Severity::Medium;
                     }
                 }
+                // The popularity gap (npm): a look-alike downloaded often in its own right
+                // (`safer-buffer` next to `safe-buffer`) is not a fresh squat. Asked only here,
+                // for a suspected squat; no answer means no exoneration (fail closed).
+                if eco == Ecosystem::Npm
+                    && cfg.established_downloads > 0
+                    && let (Some(m), Ok(corpus)) = (&squat, &corpus)
+                    && !findings.iter().any(|f| {
+                        f.code == codes::TYPOSQUAT && f.evidence["established"] == json!(true)
+                    })
+                    && let Some(downloads) = self.npm_downloads(&pkg.name).await
+                {
+                    let det = Detector {
+                        corpus,
+                        config: cfg,
+                    };
+                    let target = corpus.downloads_at(m.target_rank).unwrap_or(0);
+                    for f in findings.iter_mut().filter(|f| f.code == codes::TYPOSQUAT) {
+                        f.evidence["downloads_month"] = json!(downloads);
+                        f.evidence["target_downloads_month"] = json!(target);
+                        if det.clears_popularity_gap(m, downloads) {
+                            f.message.push_str(&format!(
+                                " (popular in its own right: {downloads} downloads a month, {target} for the target; at most a warning)"
+                            ));
+                            f.evidence["established"] = json!(true);
+                            f.severity = Severity::Medium;
+                        }
+                    }
+                }
                 metadata = Some(PackageMetadata {
                     name: rec.name.clone(),
                     latest_version: rec.latest.clone(),
@@ -519,7 +576,6 @@ impl Engine {
                 });
             }
         }
-        let _ = squat;
 
         // 5. Advisories (OSV): malicious-package reports and known vulnerabilities for
         //    `pkg.version`, or for the latest version when none was asked (see

@@ -52,6 +52,16 @@ pub struct EcoResult {
     pub fp_leave_one_out: usize,
     /// Leave-one-out false-positive rate in percent.
     pub fp_leave_one_out_pct: f64,
+    /// Leave-one-out false positives that would still be blocked after the registry facts the
+    /// engine uses were applied, with recorded facts (npm: the candidate's monthly downloads, the
+    /// popularity gap). Equal to `fp_leave_one_out` where no facts are recorded.
+    pub fp_leave_one_out_blocked: usize,
+    /// Rate in percent.
+    pub fp_leave_one_out_blocked_pct: f64,
+    /// Which recorded facts the `…_blocked` figures use (empty: none, name check only).
+    pub facts: String,
+    /// Leave-one-out false positives by the edit that matched.
+    pub fp_by_kind: std::collections::BTreeMap<String, usize>,
     /// A few leave-one-out false positives (name → target), for inspection.
     pub fp_examples: Vec<String>,
     /// Real packages just outside the corpus checked (npm ranks 50,001–60,000).
@@ -60,6 +70,10 @@ pub struct EcoResult {
     pub next_tier_flagged: usize,
     /// Rate in percent.
     pub next_tier_fp_pct: f64,
+    /// Of those, still blocked with their recorded monthly downloads (the popularity gap).
+    pub next_tier_blocked: usize,
+    /// Rate in percent.
+    pub next_tier_blocked_pct: f64,
     /// A few of them.
     pub next_tier_examples: Vec<String>,
 }
@@ -101,6 +115,26 @@ fn keyboard_neighbour(c: u8, rng: &mut Rng) -> Option<u8> {
 
 /// One generated squat of `name` by edit family `k` (0..5), if it applies.
 fn make_squat(name: &str, k: usize, rng: &mut Rng) -> Option<String> {
+    make_squat_in(None, name, k, rng)
+}
+
+/// Like [`make_squat`]; for Go (`eco`) the edit goes where an attacker can publish: the owner
+/// on a code host (`github.com/gorila/mux`), else the first label of a vanity domain
+/// (`golnag.org/x/sys`), as only a namespace's owner can publish inside it.
+fn make_squat_in(eco: Option<Ecosystem>, name: &str, k: usize, rng: &mut Rng) -> Option<String> {
+    if eco == Some(Ecosystem::Go) {
+        if let Some((host, owner, rest)) = crate::corpus::go_owner_split(name) {
+            let o = make_squat(owner, k, rng)?;
+            return Some(format!("{host}/{o}/{rest}"));
+        }
+        if let Some((host, rest)) = name.split_once('/')
+            && host != "gopkg.in"
+            && let Some((label, domain)) = host.split_once('.')
+        {
+            let l = make_squat(label, k, rng)?;
+            return Some(format!("{l}.{domain}/{rest}"));
+        }
+    }
     // Only the scope owner can publish inside an npm scope, so a realisable squat of
     // `@scope/name` edits the scope.
     if let (Some(scope), bare) = crate::ecosystem::split_npm_scope(name) {
@@ -201,7 +235,7 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
     };
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     for (i, name) in corpus.names.iter().take(5_000).enumerate() {
-        let Some(squat) = make_squat(name, i, &mut rng) else {
+        let Some(squat) = make_squat_in(Some(eco), name, i, &mut rng) else {
             continue;
         };
         if corpus.rank(&eco.normalize(&squat)).is_some() || eco.validate_name(&squat).is_err() {
@@ -228,13 +262,26 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
         }
     }
     r.incidents_recall_pct = pct(r.incidents_detected, r.incidents_total);
-    for name in corpus.names.iter().take(10_000) {
+    let recorded_downloads = corpus.downloads_at(1).is_some();
+    if recorded_downloads {
+        r.facts = "monthly downloads of each candidate as recorded in the corpus file (what the engine asks the npm downloads API)".into();
+    }
+    for (i, name) in corpus.names.iter().take(10_000).enumerate() {
         r.fp_total += 1;
         if !det.check(name).is_empty() {
             r.fp_deployed += 1;
         }
         if let Some(m) = det.check_unlisted(name).first() {
             r.fp_leave_one_out += 1;
+            *r.fp_by_kind.entry(format!("{:?}", m.kind)).or_default() += 1;
+            // The candidate's own downloads are a registry fact, not corpus membership: the
+            // name is still checked as if unknown.
+            let cleared = corpus
+                .downloads_at(i as u32 + 1)
+                .is_some_and(|d| det.clears_popularity_gap(m, d));
+            if !cleared {
+                r.fp_leave_one_out_blocked += 1;
+            }
             if r.fp_examples.len() < 12 {
                 r.fp_examples
                     .push(format!("{name} → {} ({:?})", m.target, m.kind));
@@ -242,19 +289,25 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
         }
     }
     r.fp_leave_one_out_pct = pct(r.fp_leave_one_out, r.fp_total);
+    r.fp_leave_one_out_blocked_pct = pct(r.fp_leave_one_out_blocked, r.fp_total);
     if eco == Ecosystem::Npm {
         for line in NPM_NEXT_TIER
             .lines()
             .filter(|l| !l.starts_with('#'))
             .skip(1)
         {
-            let name = eco.normalize(line.split('\t').next().unwrap_or(""));
+            let mut cols = line.split('\t');
+            let name = eco.normalize(cols.next().unwrap_or(""));
             if name.is_empty() {
                 continue;
             }
+            let downloads: Option<u64> = cols.next().and_then(|d| d.trim().parse().ok());
             r.next_tier_total += 1;
             if let Some(m) = det.check(&name).first() {
                 r.next_tier_flagged += 1;
+                if !downloads.is_some_and(|d| det.clears_popularity_gap(m, d)) {
+                    r.next_tier_blocked += 1;
+                }
                 if r.next_tier_examples.len() < 12 {
                     r.next_tier_examples
                         .push(format!("{name} → {} ({:?})", m.target, m.kind));
@@ -262,6 +315,7 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
             }
         }
         r.next_tier_fp_pct = pct(r.next_tier_flagged, r.next_tier_total);
+        r.next_tier_blocked_pct = pct(r.next_tier_blocked, r.next_tier_total);
     }
     r
 }
@@ -296,11 +350,24 @@ pub fn run(
 /// A table of the figures.
 pub fn render(results: &[EcoResult]) -> String {
     let mut s = String::from(
-        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP top 10k leave-one-out   FP next tier\n",
+        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP leave-one-out: flagged   blocked (facts)   FP next tier: flagged   blocked (facts)\n",
     );
     for r in results {
+        let tier = if r.next_tier_total > 0 {
+            format!(
+                "{}/{} {:.2}%   {}/{} {:.2}%",
+                r.next_tier_flagged,
+                r.next_tier_total,
+                r.next_tier_fp_pct,
+                r.next_tier_blocked,
+                r.next_tier_total,
+                r.next_tier_blocked_pct
+            )
+        } else {
+            "-".into()
+        };
         s.push_str(&format!(
-            "{:<10} {:>7}  {:>6}/{:<6} {:>6.2}%     {:>3}/{:<3} {:>6.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%       {}\n",
+            "{:<10} {:>7}  {:>6}/{:<6} {:>6.2}%     {:>3}/{:<3} {:>6.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%   {}\n",
             r.ecosystem,
             r.corpus_size,
             r.synthetic_detected,
@@ -315,12 +382,19 @@ pub fn render(results: &[EcoResult]) -> String {
             r.fp_leave_one_out,
             r.fp_total,
             r.fp_leave_one_out_pct,
-            if r.next_tier_total > 0 {
-                format!("{}/{} {:.2}%", r.next_tier_flagged, r.next_tier_total, r.next_tier_fp_pct)
-            } else {
-                "-".into()
-            },
+            r.fp_leave_one_out_blocked,
+            r.fp_total,
+            r.fp_leave_one_out_blocked_pct,
+            tier,
         ));
+    }
+    for r in results {
+        if !r.facts.is_empty() {
+            s.push_str(&format!(
+                "{} facts used for `blocked`: {}\n",
+                r.ecosystem, r.facts
+            ));
+        }
     }
     for r in results {
         if !r.incidents_missed.is_empty() {

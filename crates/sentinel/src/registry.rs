@@ -247,6 +247,23 @@ impl RegistryClient {
         }
     }
 
+    /// Monthly downloads of an npm package from the downloads API
+    /// (`{npm-downloads}/downloads/point/last-month/{name}`); `None` when the API is turned off
+    /// (empty base URL) or has no record of the name. Used for the popularity gap of look-alikes.
+    pub async fn npm_downloads(&self, name: &str) -> Result<Option<u64>, RegistryError> {
+        let base = self.registries.npm_downloads.trim_end_matches('/');
+        if base.is_empty() {
+            return Ok(None);
+        }
+        let url = format!("{base}/downloads/point/last-month/{name}");
+        match self.get(&url, Some("application/json")).await? {
+            Fetched::Missing => Ok(None),
+            Fetched::Body(b) => crate::corpus_update::parse_npm_downloads(&url, &b, true)
+                .map(|rows| rows.first().map(|r| r.figure))
+                .map_err(|e| RegistryError::Malformed(e.to_string())),
+        }
+    }
+
     async fn crates(&self, name: &str) -> Result<Lookup, RegistryError> {
         // crates.io treats `-` and `_` as one name; the index files the crate under its own
         // spelling, so try the name as written, then the other spellings.

@@ -33,6 +33,11 @@ pub struct TyposquatConfig {
     /// …and that has at least this many versions gets at most a warning for a typosquat
     /// (0 turns this off).
     pub established_versions: usize,
+    /// npm: a look-alike downloaded at least this many times a month… (0 turns this off)
+    pub established_downloads: u64,
+    /// …and at least this share of the target's monthly downloads is popular in its own right
+    /// and gets at most a warning (the popularity gap: squats get almost no downloads).
+    pub established_download_share: f64,
 }
 
 impl Default for TyposquatConfig {
@@ -46,6 +51,8 @@ impl Default for TyposquatConfig {
             two_edit_protect_top: 1_000,
             established_age_days: 365,
             established_versions: 10,
+            established_downloads: 20_000,
+            established_download_share: 0.001,
         }
     }
 }
@@ -85,6 +92,11 @@ pub enum EditKind {
     ScopeConfusion,
     /// Two character edits away from a very popular name (`typescri`, `lodasher`).
     TwoEdits,
+    /// Go: the same repository under a look-alike owner (`github.com/boltdb-go/bolt`).
+    OwnerLookalike,
+    /// Go: a well-known module's repository path re-published under another owner
+    /// (`github.com/bufferzonecorp/go-retryablehttp`).
+    OwnerImpersonation,
 }
 
 impl EditKind {
@@ -105,6 +117,8 @@ impl EditKind {
             EditKind::Affix => "an added prefix or suffix",
             EditKind::ScopeConfusion => "a look-alike npm scope",
             EditKind::TwoEdits => "two character edits",
+            EditKind::OwnerLookalike => "the same repository under a look-alike owner",
+            EditKind::OwnerImpersonation => "the same repository under another owner",
         }
     }
 }
@@ -184,6 +198,26 @@ const SUFFIXES: [&str; 12] = [
     "-python", "-py", "-js", ".js", "js", "-node", "-npm", "-rs", "-sys", "-lib", "-go", "-pkg",
 ];
 
+/// Go owner impersonation (the same repository path under any other owner) protects only the
+/// best-known modules…
+pub const GO_IMPERSONATION_TOP: u32 = 300;
+/// …with a distinctive repository path (forks and re-implementations of short generic names such
+/// as `errors`, `uuid`, `go-metrics` are common and legitimate). Calibrated with `sentinel eval`.
+pub const GO_IMPERSONATION_MIN_LEN: usize = 12;
+
+/// True when two owner names are look-alikes: one edit apart, equal without delimiters, or one
+/// is the other with something added (`boltdb-go`, `go-boltdb`, `gorillax`).
+fn owner_lookalike(a: &str, b: &str) -> bool {
+    if a == b {
+        return false;
+    }
+    if skeleton(a) == skeleton(b) || strsim::damerau_levenshtein(a, b) <= 1 {
+        return true;
+    }
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    short.len() >= 4 && (long.starts_with(short) || long.ends_with(short))
+}
+
 /// The detector: a corpus and thresholds.
 #[derive(Debug, Clone, Copy)]
 pub struct Detector<'a> {
@@ -210,6 +244,8 @@ impl Detector<'_> {
             | EditKind::WordSwap
             | EditKind::ScopeConfusion => len >= 3,
             EditKind::TwoEdits => rank <= cfg.two_edit_protect_top,
+            EditKind::OwnerLookalike => true,
+            EditKind::OwnerImpersonation => rank <= GO_IMPERSONATION_TOP,
             EditKind::VersionSuffix | EditKind::Affix => {
                 rank <= cfg.affix_protect_top && len >= cfg.min_target_len
             }
@@ -218,6 +254,22 @@ impl Detector<'_> {
                     && (len >= cfg.short_name_len || rank <= cfg.short_protect_top)
             }
         }
+    }
+
+    /// The popularity gap: true when the candidate's own monthly downloads (a registry fact)
+    /// reach `established-downloads` and `established-download-share` of the target's, i.e. the
+    /// look-alike is used in its own right (`safer-buffer` next to `safe-buffer`) rather than a
+    /// fresh squat. Only for corpora whose figure is a download count (npm).
+    pub fn clears_popularity_gap(&self, m: &TyposquatMatch, downloads: u64) -> bool {
+        let cfg = self.config;
+        if cfg.established_downloads == 0 {
+            return false;
+        }
+        let Some(target) = self.corpus.downloads_at(m.target_rank) else {
+            return false;
+        };
+        downloads >= cfg.established_downloads
+            && downloads as f64 >= target as f64 * cfg.established_download_share
     }
 
     /// Popular names the normalised candidate imitates, best (most popular target) first.
@@ -242,9 +294,19 @@ impl Detector<'_> {
         } else {
             None
         };
+        // Go: only the owner of a namespace (`github.com/gorilla/…`, a vanity domain) can publish
+        // in it, so a module next to its owner's other modules is not a squat.
+        let cand_ns = if eco == Ecosystem::Go {
+            crate::corpus::go_namespace(candidate)
+        } else {
+            None
+        };
         let mut found: Vec<TyposquatMatch> = Vec::new();
         let mut consider = |target: &str, rank: u32, kind: EditKind| {
             if target == candidate || !self.protected(target, rank, kind) {
+                return;
+            }
+            if cand_ns.is_some() && crate::corpus::go_namespace(target) == cand_ns {
                 return;
             }
             if let Some(cs) = cand_scope
@@ -431,6 +493,26 @@ impl Detector<'_> {
                 }
             }
         }
+        // Go owner squats: the same repository path under a look-alike owner, or a well-known
+        // module's distinctive path under any other owner.
+        if eco == Ecosystem::Go
+            && let Some((host, owner, rest)) = crate::corpus::go_owner_split(candidate)
+        {
+            for &r in corpus.go_repo_ranks(host, rest) {
+                let Some(t) = corpus.name_at(r) else { continue };
+                let Some((_, towner, _)) = crate::corpus::go_owner_split(t) else {
+                    continue;
+                };
+                if towner == owner {
+                    continue;
+                }
+                if owner_lookalike(owner, towner) {
+                    consider(t, r, EditKind::OwnerLookalike);
+                } else if rest.len() >= GO_IMPERSONATION_MIN_LEN {
+                    consider(t, r, EditKind::OwnerImpersonation);
+                }
+            }
+        }
         // Two edits from a very popular name: candidates sharing a deletion form with an indexed
         // name, confirmed by Damerau-Levenshtein distance.
         // Not for Go: module paths share long prefixes (`golang.org/x/sys`, `golang.org/x/sync`).
@@ -593,5 +675,65 @@ mod tests {
         let s = d.suggest("requsts", 3);
         assert_eq!(s[0].name, "requests");
         assert!(s[0].score > 0.9);
+    }
+
+    fn go_corpus() -> Corpus {
+        Corpus::from_names(
+            Ecosystem::Go,
+            [
+                "golang.org/x/sys",
+                "github.com/gorilla/mux",
+                "github.com/hashicorp/go-retryablehttp",
+                "github.com/boltdb/bolt",
+                "github.com/pion/rtp",
+                "github.com/pion/rtcp",
+                "github.com/tidwall/gjson",
+                "github.com/google/uuid",
+                "golang.org/x/sync",
+            ],
+        )
+    }
+
+    #[test]
+    fn go_modules_of_the_same_owner_are_not_squats() {
+        let c = go_corpus();
+        // Only `pion` can publish under github.com/pion, only the Go team under golang.org.
+        assert!(kinds(&c, "github.com/pion/rtpc").is_empty());
+        assert!(kinds(&c, "github.com/tidwall/sjson").is_empty());
+        assert!(kinds(&c, "golang.org/x/syss").is_empty());
+        // The same edits by another owner are squats.
+        assert_eq!(
+            kinds(&c, "github.com/pi0n/rtp")[0],
+            ("github.com/pion/rtp".into(), EditKind::VisualTypo)
+        );
+        assert_eq!(
+            kinds(&c, "golnag.org/x/sys")[0].0,
+            "golang.org/x/sys".to_string()
+        );
+    }
+
+    #[test]
+    fn go_owner_squats_are_detected() {
+        let c = go_corpus();
+        // MAL-2025-2545: BoltDB under a look-alike owner.
+        assert_eq!(
+            kinds(&c, "github.com/boltdb-go/bolt")[0],
+            ("github.com/boltdb/bolt".into(), EditKind::OwnerLookalike)
+        );
+        assert_eq!(
+            kinds(&c, "github.com/gorilla-x/mux")[0],
+            ("github.com/gorilla/mux".into(), EditKind::OwnerLookalike)
+        );
+        // MAL-2026-3623: a well-known distinctive repository under an unrelated owner.
+        assert_eq!(
+            kinds(&c, "github.com/bufferzonecorp/go-retryablehttp")[0],
+            (
+                "github.com/hashicorp/go-retryablehttp".into(),
+                EditKind::OwnerImpersonation
+            )
+        );
+        // Forks and re-implementations of short generic names by unrelated owners are common.
+        assert!(kinds(&c, "github.com/gofrs/uuid").is_empty());
+        assert!(kinds(&c, "github.com/someone/mux").is_empty());
     }
 }
