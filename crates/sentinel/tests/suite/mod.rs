@@ -13,4 +13,5 @@ mod live;
 mod mcp;
 mod policy;
 mod proxy;
+mod quality;
 mod scan;

@@ -1,0 +1,141 @@
+//! Typosquat precision and recall beyond edit distance: the npm popularity gap (the candidate's
+//! own monthly downloads), Go owner namespaces and owner squats, and the evaluation's aims.
+use std::collections::HashMap;
+
+use super::support::{Fault, FixtureServer, Sentinel, fixtures};
+
+const DOWNLOADS: &str = "/npm-downloads/downloads/point/last-month/safer-buffer";
+
+fn check_safer_buffer(server: &FixtureServer) -> super::support::Run {
+    let s = Sentinel::new(server);
+    let corpus = fixtures().join("corpus-gap");
+    s.run(&[
+        "--corpus-dir",
+        corpus.to_str().unwrap(),
+        "check",
+        "npm",
+        "safer-buffer",
+        "--format",
+        "json",
+    ])
+}
+
+fn typosquat(j: &serde_json::Value) -> serde_json::Value {
+    j["verdicts"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "typosquat")
+        .cloned()
+        .expect("a typosquat finding")
+}
+
+/// `safer-buffer` is one character from `safe-buffer` and, with 6 versions, not established by
+/// age and version count; its 381 million downloads a month (recorded figure) show a package used
+/// in its own right: a warning, not a block.
+#[test]
+fn npm_lookalike_popular_in_its_own_right_is_only_a_warning() {
+    let server = FixtureServer::start();
+    let r = check_safer_buffer(&server);
+    assert_eq!(r.code, 1, "{r:?}");
+    let f = typosquat(&r.json());
+    assert_eq!(f["action"], "warn", "{f}");
+    assert_eq!(f["evidence"]["established"], true, "{f}");
+    assert_eq!(f["evidence"]["downloads_month"], 381_311_140u64, "{f}");
+    assert_eq!(server.hits(DOWNLOADS), 1);
+}
+
+/// Squats get almost no downloads: a look-alike below the gap stays blocked.
+#[test]
+fn npm_lookalike_with_few_downloads_is_blocked() {
+    let body =
+        br#"{"downloads":312,"start":"2026-10-26","end":"2026-11-24","package":"safer-buffer"}"#;
+    let server = FixtureServer::with_faults(HashMap::from([(
+        DOWNLOADS.into(),
+        Fault::Body(body.to_vec()),
+    )]));
+    let r = check_safer_buffer(&server);
+    assert_eq!(r.code, 2, "{r:?}");
+    let f = typosquat(&r.json());
+    assert_eq!(f["action"], "block", "{f}");
+    assert_eq!(f["evidence"]["downloads_month"], 312, "{f}");
+}
+
+/// No answer from the downloads API is no exoneration (fail closed), and the check still ends.
+#[test]
+fn npm_downloads_api_failure_keeps_the_block() {
+    for fault in [Fault::Status(500), Fault::Body(b"not json".to_vec())] {
+        let server = FixtureServer::with_faults(HashMap::from([(DOWNLOADS.into(), fault)]));
+        let r = check_safer_buffer(&server);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert_eq!(typosquat(&r.json())["action"], "block");
+    }
+}
+
+/// The popularity gap can be turned off in the policy.
+#[test]
+fn npm_popularity_gap_can_be_turned_off() {
+    let server = FixtureServer::start();
+    let s = Sentinel::new(&server);
+    s.policy("[typosquat]\nestablished-downloads = 0\n");
+    let corpus = fixtures().join("corpus-gap");
+    let r = s.run(&[
+        "--corpus-dir",
+        corpus.to_str().unwrap(),
+        "check",
+        "npm",
+        "safer-buffer",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(server.hits(DOWNLOADS), 0, "asked although turned off");
+}
+
+fn check_go_offline(name: &str) -> Vec<String> {
+    let s = Sentinel::unreachable();
+    let corpus = fixtures().join("corpus-go-owners");
+    let r = s.run(&[
+        "--offline",
+        "--corpus-dir",
+        corpus.to_str().unwrap(),
+        "check",
+        "go",
+        name,
+        "--format",
+        "json",
+    ]);
+    let j = r.json();
+    j["verdicts"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "typosquat")
+        .map(|f| f["evidence"]["target"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Go module paths name their owner: only `tidwall` can publish `github.com/tidwall/sjson`, so it
+/// is never a squat of `github.com/tidwall/gjson` (it was flagged before owners were known).
+#[test]
+fn go_module_next_to_its_owners_other_modules_is_not_a_squat() {
+    assert!(check_go_offline("github.com/tidwall/sjson").is_empty());
+    // The same edit under another owner is.
+    assert_eq!(
+        check_go_offline("github.com/tidwal/gjson"),
+        ["github.com/tidwall/gjson"]
+    );
+}
+
+/// Real Go owner squats (OSV MAL-2025-2545, MAL-2026-3623) are caught.
+#[test]
+fn go_owner_squats_are_caught() {
+    assert_eq!(
+        check_go_offline("github.com/boltdb-go/bolt"),
+        ["github.com/boltdb/bolt"]
+    );
+    assert_eq!(
+        check_go_offline("github.com/BufferZoneCorp/go-retryablehttp"),
+        ["github.com/hashicorp/go-retryablehttp"]
+    );
+    // A fork of a short generic name under an unrelated owner is not flagged.
+    assert!(check_go_offline("github.com/someone/bolt").is_empty());
+}
