@@ -22,6 +22,8 @@ use crate::typosquat::{Detector, TyposquatConfig};
 pub const INCIDENTS: &str = crate::corpus::EMBEDDED_INCIDENTS;
 /// npm packages ranked 50,001–60,000: real packages just outside the corpus (false-positive set).
 pub const NPM_NEXT_TIER: &str = include_str!("../eval/npm-next-tier.tsv");
+/// npm packages ranked 100,001–110,000 (the long tail; unlabelled, so an upper bound).
+pub const NPM_TAIL_TIER: &str = include_str!("../eval/npm-tail-tier.tsv");
 
 /// Figures for one ecosystem.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -74,6 +76,17 @@ pub struct EcoResult {
     pub next_tier_blocked: usize,
     /// Rate in percent.
     pub next_tier_blocked_pct: f64,
+    /// The long tail (npm ranks 100,001–110,000, ~5,000–6,700 downloads a month) checked;
+    /// unlabelled, so a flag is a false positive or a real squat (an upper bound).
+    pub tail_tier_total: usize,
+    /// Of those, flagged by name.
+    pub tail_tier_flagged: usize,
+    /// Of those, still blocked with their recorded monthly downloads.
+    pub tail_tier_blocked: usize,
+    /// Blocked rate in percent.
+    pub tail_tier_blocked_pct: f64,
+    /// A few of them.
+    pub tail_tier_examples: Vec<String>,
     /// A few of them.
     pub next_tier_examples: Vec<String>,
 }
@@ -291,33 +304,60 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
     r.fp_leave_one_out_pct = pct(r.fp_leave_one_out, r.fp_total);
     r.fp_leave_one_out_blocked_pct = pct(r.fp_leave_one_out_blocked, r.fp_total);
     if eco == Ecosystem::Npm {
-        for line in NPM_NEXT_TIER
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .skip(1)
-        {
-            let mut cols = line.split('\t');
-            let name = eco.normalize(cols.next().unwrap_or(""));
-            if name.is_empty() {
-                continue;
-            }
-            let downloads: Option<u64> = cols.next().and_then(|d| d.trim().parse().ok());
-            r.next_tier_total += 1;
-            if let Some(m) = det.check(&name).first() {
-                r.next_tier_flagged += 1;
-                if !downloads.is_some_and(|d| det.clears_popularity_gap(m, d)) {
-                    r.next_tier_blocked += 1;
-                }
-                if r.next_tier_examples.len() < 12 {
-                    r.next_tier_examples
-                        .push(format!("{name} → {} ({:?})", m.target, m.kind));
-                }
-            }
-        }
+        let next = check_tier(&det, eco, NPM_NEXT_TIER);
+        r.next_tier_total = next.total;
+        r.next_tier_flagged = next.flagged;
+        r.next_tier_blocked = next.blocked;
+        r.next_tier_examples = next.examples;
         r.next_tier_fp_pct = pct(r.next_tier_flagged, r.next_tier_total);
         r.next_tier_blocked_pct = pct(r.next_tier_blocked, r.next_tier_total);
+        let tail = check_tier(&det, eco, NPM_TAIL_TIER);
+        r.tail_tier_total = tail.total;
+        r.tail_tier_flagged = tail.flagged;
+        r.tail_tier_blocked = tail.blocked;
+        r.tail_tier_examples = tail.examples;
+        r.tail_tier_blocked_pct = pct(r.tail_tier_blocked, r.tail_tier_total);
     }
     r
+}
+
+#[derive(Default)]
+struct Tier {
+    total: usize,
+    flagged: usize,
+    blocked: usize,
+    examples: Vec<String>,
+}
+
+/// Checks real packages outside the corpus (`name<TAB>downloads_month` rows, `#` comments):
+/// flagged by name, and still blocked once their recorded downloads are applied.
+fn check_tier(det: &Detector<'_>, eco: Ecosystem, text: &str) -> Tier {
+    let mut t = Tier::default();
+    for line in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let mut cols = line.split('\t');
+        let name = eco.normalize(cols.next().unwrap_or(""));
+        if name.is_empty() {
+            continue;
+        }
+        let downloads: Option<u64> = cols.next().and_then(|d| d.trim().parse().ok());
+        t.total += 1;
+        if let Some(m) = det.check(&name).first() {
+            t.flagged += 1;
+            let cleared = downloads.is_some_and(|d| det.clears_popularity_gap(m, d));
+            if !cleared {
+                t.blocked += 1;
+            }
+            if t.examples.len() < 12 {
+                t.examples.push(format!(
+                    "{name} → {} ({:?}{})",
+                    m.target,
+                    m.kind,
+                    if cleared { ", cleared" } else { "" }
+                ));
+            }
+        }
+    }
+    t
 }
 
 /// Runs the evaluation on every non-empty corpus (or one ecosystem).
@@ -350,18 +390,21 @@ pub fn run(
 /// A table of the figures.
 pub fn render(results: &[EcoResult]) -> String {
     let mut s = String::from(
-        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP leave-one-out: flagged   blocked (facts)   FP next tier: flagged   blocked (facts)\n",
+        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP leave-one-out: flagged   blocked (facts)   FP next tier: flagged   blocked (facts)   tail tier: blocked\n",
     );
     for r in results {
         let tier = if r.next_tier_total > 0 {
             format!(
-                "{}/{} {:.2}%   {}/{} {:.2}%",
+                "{}/{} {:.2}%   {}/{} {:.2}%   {}/{} {:.2}%",
                 r.next_tier_flagged,
                 r.next_tier_total,
                 r.next_tier_fp_pct,
                 r.next_tier_blocked,
                 r.next_tier_total,
-                r.next_tier_blocked_pct
+                r.next_tier_blocked_pct,
+                r.tail_tier_blocked,
+                r.tail_tier_total,
+                r.tail_tier_blocked_pct
             )
         } else {
             "-".into()
@@ -409,6 +452,13 @@ pub fn render(results: &[EcoResult]) -> String {
                 "{} next-tier examples: {}\n",
                 r.ecosystem,
                 r.next_tier_examples.join(", ")
+            ));
+        }
+        if !r.tail_tier_examples.is_empty() {
+            s.push_str(&format!(
+                "{} tail-tier examples: {}\n",
+                r.ecosystem,
+                r.tail_tier_examples.join(", ")
             ));
         }
         if !r.fp_examples.is_empty() {

@@ -28,6 +28,14 @@ pub struct TyposquatConfig {
     /// Two-edit look-alikes (`lodasher`, `typescri`) are matched for names ranked at or above
     /// this (at most 2,000, the size of the index) and at least 6 characters long.
     pub two_edit_protect_top: u32,
+    /// npm (a corpus of download counts, with the popularity gap on): names ranked at or above
+    /// this are protected, affixes included (replaces `protect-top` and `affix-protect-top` when
+    /// larger). A look-alike popular in its own right is cleared by its downloads.
+    pub npm_protect_top: u32,
+    /// Substitutions that are neither keyboard neighbours nor look-alikes (`pillow`/`willow`,
+    /// `uvicorn`/`unicorn`: mostly distinct words, rarely typos) protect only names ranked at
+    /// or above this.
+    pub other_substitution_protect_top: u32,
     /// A package whose first release is at least this many days old…
     pub established_age_days: i64,
     /// …and that has at least this many versions gets at most a warning for a typosquat
@@ -48,7 +56,9 @@ impl Default for TyposquatConfig {
             short_name_len: 6,
             short_protect_top: 1_000,
             affix_protect_top: 3_000,
-            two_edit_protect_top: 1_000,
+            two_edit_protect_top: 500,
+            other_substitution_protect_top: 300,
+            npm_protect_top: 15_000,
             established_age_days: 365,
             established_versions: 10,
             established_downloads: 20_000,
@@ -230,24 +240,39 @@ pub struct Detector<'a> {
 impl Detector<'_> {
     fn protected(&self, target: &str, rank: u32, kind: EditKind) -> bool {
         let cfg = self.config;
-        if rank > cfg.protect_top {
+        let (protect_top, affix_protect_top) = if cfg.established_downloads > 0
+            && self.corpus.figure_column == crate::corpus::DOWNLOADS_COLUMN
+        {
+            (
+                cfg.protect_top.max(cfg.npm_protect_top),
+                cfg.affix_protect_top.max(cfg.npm_protect_top),
+            )
+        } else {
+            (cfg.protect_top, cfg.affix_protect_top)
+        };
+        if rank > protect_top {
             return false;
         }
         let len = target.len();
         match kind {
             // `fastify-compress` for `@fastify/compress`: packages often move into their scope,
             // so unscoped look-alikes of scoped names only protect the most popular.
-            EditKind::DelimiterSwap if target.starts_with('@') => rank <= cfg.affix_protect_top,
+            EditKind::DelimiterSwap if target.starts_with('@') => rank <= affix_protect_top,
             EditKind::SwappedCharacters
             | EditKind::RepeatedCharacter
             | EditKind::DelimiterSwap
             | EditKind::WordSwap
             | EditKind::ScopeConfusion => len >= 3,
             EditKind::TwoEdits => rank <= cfg.two_edit_protect_top,
+            EditKind::SubstitutedCharacter | EditKind::BitFlip
+                if rank > cfg.other_substitution_protect_top =>
+            {
+                false
+            }
             EditKind::OwnerLookalike => true,
             EditKind::OwnerImpersonation => rank <= GO_IMPERSONATION_TOP,
             EditKind::VersionSuffix | EditKind::Affix => {
-                rank <= cfg.affix_protect_top && len >= cfg.min_target_len
+                rank <= affix_protect_top && len >= cfg.min_target_len
             }
             _ => {
                 len >= cfg.min_target_len
