@@ -309,6 +309,40 @@ impl Detector<'_> {
     /// Like [`Detector::check`] but as if the candidate were not in the corpus (leave-one-out
     /// evaluation of false positives on popular names).
     pub fn check_unlisted(&self, candidate: &str) -> Vec<TyposquatMatch> {
+        let mut found = self.matches(candidate);
+        // Look-alike digits plus another edit (`c0re-jss` for `core-js`): read the digits as
+        // the letters they imitate, then look for one edit.
+        if candidate.bytes().any(|b| matches!(b, b'0' | b'1' | b'5')) {
+            for one in ['l', 'i'] {
+                let v: String = candidate
+                    .chars()
+                    .map(|c| match c {
+                        '0' => 'o',
+                        '1' => one,
+                        '5' => 's',
+                        c => c,
+                    })
+                    .collect();
+                for m in self.matches(&v) {
+                    if m.target != candidate && !found.iter().any(|f| f.target == m.target) {
+                        found.push(TyposquatMatch {
+                            similarity: strsim::jaro_winkler(candidate, &m.target),
+                            kind: EditKind::VisualTypo,
+                            ..m
+                        });
+                    }
+                }
+            }
+            found.sort_by(|a, b| {
+                a.target_rank
+                    .cmp(&b.target_rank)
+                    .then(b.similarity.total_cmp(&a.similarity))
+            });
+        }
+        found
+    }
+
+    fn matches(&self, candidate: &str) -> Vec<TyposquatMatch> {
         let corpus = self.corpus;
         let eco = corpus.ecosystem.unwrap_or(Ecosystem::Pypi);
         if candidate.is_empty() {
@@ -494,6 +528,11 @@ impl Detector<'_> {
                 }
             }
             for s in SUFFIXES {
+                // crates.io: `X-sys` next to `X` is the documented convention for native
+                // bindings (Cargo book, "`*-sys` packages"), not a squat.
+                if s == "-sys" && eco == Ecosystem::CratesIo {
+                    continue;
+                }
                 if let Some(rest) = candidate.strip_suffix(s)
                     && let Some(r) = corpus.rank(rest)
                 {
@@ -665,6 +704,11 @@ mod tests {
         assert_eq!(kinds(&c, "lodasj")[0].1, EditKind::KeyboardTypo);
         assert_eq!(kinds(&c, "1odash")[0].1, EditKind::VisualTypo);
         assert_eq!(kinds(&c, "expre5s")[0].1, EditKind::VisualTypo);
+        // A look-alike digit plus another edit (the real `c0re-jss`).
+        assert_eq!(
+            kinds(&c, "1odashh")[0],
+            ("lodash".into(), EditKind::VisualTypo)
+        );
         assert_eq!(
             kinds(&c, "rnoment")[0],
             ("moment".into(), EditKind::VisualTypo)
@@ -760,5 +804,33 @@ mod tests {
         // Forks and re-implementations of short generic names by unrelated owners are common.
         assert!(kinds(&c, "github.com/gofrs/uuid").is_empty());
         assert!(kinds(&c, "github.com/someone/mux").is_empty());
+    }
+
+    #[test]
+    fn crates_sys_bindings_are_a_convention_not_a_squat() {
+        let c = Corpus::from_names(Ecosystem::CratesIo, ["openssl", "serde", "tokio"]);
+        // `openssl-sys` (the native bindings of `openssl`) was flagged as an affix squat.
+        assert!(kinds(&c, "openssl-sys").is_empty());
+        assert_eq!(kinds(&c, "openssl-rs")[0].1, EditKind::Affix);
+        assert_eq!(kinds(&c, "tokioo")[0].1, EditKind::RepeatedCharacter);
+        // On npm the suffix is not a convention.
+        let n = Corpus::from_names(Ecosystem::Npm, ["openssl"]);
+        assert_eq!(kinds(&n, "openssl-sys")[0].1, EditKind::Affix);
+    }
+
+    #[test]
+    fn unusual_substitutions_protect_only_the_most_popular() {
+        let names: Vec<String> = (0..400)
+            .map(|i| format!("filler-name-{i}"))
+            .chain(["pillow".to_string()])
+            .collect();
+        let mut with_top = vec!["uvicorn".to_string()];
+        with_top.extend(names.iter().cloned());
+        let c = Corpus::from_names(Ecosystem::Pypi, &with_top);
+        // `willow` for `pillow` (rank 402): p/w are neither neighbours nor look-alikes.
+        assert!(kinds(&c, "willow").is_empty());
+        // A keyboard neighbour still counts (`pillpw`), and top names keep every substitution.
+        assert_eq!(kinds(&c, "pillpw")[0].1, EditKind::KeyboardTypo);
+        assert_eq!(kinds(&c, "uvicorx")[0].1, EditKind::SubstitutedCharacter);
     }
 }
