@@ -324,7 +324,11 @@ impl Detector<'_> {
                     })
                     .collect();
                 for m in self.matches(&v) {
-                    if m.target != candidate && !found.iter().any(|f| f.target == m.target) {
+                    // One edit from the candidate itself was the first pass's to judge (it
+                    // leaves out digit-for-digit changes: `tomb.v1`/`tomb.v2`).
+                    if strsim::damerau_levenshtein(candidate, &m.target) > 1
+                        && !found.iter().any(|f| f.target == m.target)
+                    {
                         found.push(TyposquatMatch {
                             similarity: strsim::jaro_winkler(candidate, &m.target),
                             kind: EditKind::VisualTypo,
@@ -709,6 +713,8 @@ mod tests {
             kinds(&c, "1odashh")[0],
             ("lodash".into(), EditKind::VisualTypo)
         );
+        let g = Corpus::from_names(Ecosystem::Go, ["gopkg.in/tomb.v2"]);
+        assert!(kinds(&g, "gopkg.in/tomb.v1").is_empty(), "a version family");
         assert_eq!(
             kinds(&c, "rnoment")[0],
             ("moment".into(), EditKind::VisualTypo)
