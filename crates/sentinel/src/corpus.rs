@@ -109,8 +109,9 @@ pub struct Corpus {
 
 #[derive(Debug, Default)]
 struct Secondary {
-    skeleton: HashMap<String, u32>,
-    words: HashMap<String, u32>,
+    /// The two best ranks per key: a leave-one-out check of the best name still sees the next.
+    skeleton: HashMap<String, [u32; 2]>,
+    words: HashMap<String, [u32; 2]>,
     scopes: HashMap<String, u32>,
     /// Go module paths on a code host with the owner left out (`github.com//mux`) → ranks of
     /// the names with that repository path, for owner look-alikes and impersonations.
@@ -213,9 +214,20 @@ impl Corpus {
             let mut s = Secondary::default();
             for (i, norm) in self.names.iter().enumerate() {
                 let r = i as u32 + 1;
-                s.skeleton.entry(skeleton(norm)).or_insert(r);
+                fn keep(e: &mut [u32; 2], r: u32) {
+                    if e[1] == 0 {
+                        e[1] = r;
+                    }
+                }
+                s.skeleton
+                    .entry(skeleton(norm))
+                    .and_modify(|e| keep(e, r))
+                    .or_insert([r, 0]);
                 if let Some(k) = word_key(norm) {
-                    s.words.entry(k).or_insert(r);
+                    s.words
+                        .entry(k)
+                        .and_modify(|e| keep(e, r))
+                        .or_insert([r, 0]);
                 }
                 if let Some(rest) = norm.strip_prefix('@')
                     && let Some((scope, _)) = rest.split_once('/')
@@ -277,12 +289,24 @@ impl Corpus {
 
     /// Best rank among names with this skeleton.
     pub fn skeleton_rank(&self, skel: &str) -> Option<u32> {
-        self.secondary().skeleton.get(skel).copied()
+        self.secondary().skeleton.get(skel).map(|e| e[0])
+    }
+
+    /// The two best ranks among names with this skeleton (best first).
+    pub fn skeleton_ranks(&self, skel: &str) -> impl Iterator<Item = u32> + '_ {
+        let e = self.secondary().skeleton.get(skel).copied();
+        e.into_iter().flatten().filter(|r| *r > 0)
     }
 
     /// Best rank among names with these sorted words.
     pub fn words_rank(&self, key: &str) -> Option<u32> {
-        self.secondary().words.get(key).copied()
+        self.secondary().words.get(key).map(|e| e[0])
+    }
+
+    /// The two best ranks among names with these sorted words (best first).
+    pub fn words_ranks(&self, key: &str) -> impl Iterator<Item = u32> + '_ {
+        let e = self.secondary().words.get(key).copied();
+        e.into_iter().flatten().filter(|r| *r > 0)
     }
 
     /// The published spelling of the name at a rank.

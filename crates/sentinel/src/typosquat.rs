@@ -496,17 +496,20 @@ impl Detector<'_> {
             }
         }
         // Delimiters and word order.
+        // The two best names per key: when the best is the candidate itself (leave-one-out), the
+        // next one still counts.
         let skel = skeleton(candidate);
-        if let Some(r) = corpus.skeleton_rank(&skel)
-            && let Some(t) = corpus.name_at(r)
-        {
-            consider(t, r, EditKind::DelimiterSwap);
+        for r in corpus.skeleton_ranks(&skel) {
+            if let Some(t) = corpus.name_at(r) {
+                consider(t, r, EditKind::DelimiterSwap);
+            }
         }
-        if let Some(k) = word_key(candidate)
-            && let Some(r) = corpus.words_rank(&k)
-            && let Some(t) = corpus.name_at(r)
-        {
-            consider(t, r, EditKind::WordSwap);
+        if let Some(k) = word_key(candidate) {
+            for r in corpus.words_ranks(&k) {
+                if let Some(t) = corpus.name_at(r) {
+                    consider(t, r, EditKind::WordSwap);
+                }
+            }
         }
         // Version suffix (`react2`, `requests-2`).
         // Also `express-v4`, `angular-1.8`.
@@ -838,5 +841,25 @@ mod tests {
         // A keyboard neighbour still counts (`pillpw`), and top names keep every substitution.
         assert_eq!(kinds(&c, "pillpw")[0].1, EditKind::KeyboardTypo);
         assert_eq!(kinds(&c, "uvicorx")[0].1, EditKind::SubstitutedCharacter);
+    }
+
+    #[test]
+    fn leave_one_out_still_sees_the_next_name_with_the_same_skeleton() {
+        // `camelcase` ranks above `camel-case`: checked as if unknown, it must still meet
+        // `camel-case` (the skeleton index once held only the best name, the candidate itself).
+        let c = Corpus::from_names(Ecosystem::Npm, ["camelcase", "camel-case", "parse-json"]);
+        let cfg = TyposquatConfig::default();
+        let d = Detector {
+            corpus: &c,
+            config: &cfg,
+        };
+        let m = d.check_unlisted("camelcase");
+        assert_eq!(m[0].target, "camel-case");
+        assert_eq!(m[0].kind, EditKind::DelimiterSwap);
+        assert!(
+            d.check("camelcase").is_empty(),
+            "a popular name is never flagged"
+        );
+        assert_eq!(d.check_unlisted("json-parse")[0].kind, EditKind::WordSwap);
     }
 }
