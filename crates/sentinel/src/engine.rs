@@ -544,7 +544,26 @@ impl Engine {
                     && !findings.iter().any(|f| {
                         f.code == codes::TYPOSQUAT && f.evidence["established"] == json!(true)
                     })
-                    && let Some(downloads) = self.npm_downloads(&pkg.name).await
+                    && let Some(downloads) = match rec.downloads_month {
+                        Some(d) => Some(d),
+                        None => {
+                            let d = self.npm_downloads(&pkg.name).await;
+                            // Kept with a record fetched just now (never refreshes an older
+                            // cached record's age), so later and offline checks agree.
+                            if let (Some(d), Source::Registry, Some(cache)) =
+                                (d, source, &self.inner.cache)
+                            {
+                                let mut r = (*rec).clone();
+                                r.downloads_month = Some(d);
+                                if let Err(e) =
+                                    cache.put(eco, &registry_key(pkg), &Lookup::Found(Box::new(r)))
+                                {
+                                    tracing::warn!("cannot write the cache: {e}");
+                                }
+                            }
+                            d
+                        }
+                    }
                 {
                     let det = Detector {
                         corpus,

@@ -75,6 +75,10 @@ pub struct PackageRecord {
     pub status: Option<String>,
     /// Whether the registry can tell us about repository links (the crates index cannot).
     pub has_repository_field: bool,
+    /// npm downloads in the last month, when the downloads API was asked (only for a suspected
+    /// typosquat: the popularity gap); kept in the cache with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downloads_month: Option<u64>,
 }
 
 impl PackageRecord {

@@ -45,6 +45,25 @@ fn npm_lookalike_popular_in_its_own_right_is_only_a_warning() {
     assert_eq!(server.hits(DOWNLOADS), 1);
 }
 
+/// The downloads figure is kept with the cached record: a later check, offline too, gives the same
+/// verdict without asking again.
+#[test]
+fn npm_downloads_are_cached_with_the_record() {
+    let server = FixtureServer::start();
+    let s = Sentinel::new(&server);
+    let corpus = fixtures().join("corpus-gap");
+    let corpus = corpus.to_str().unwrap();
+    let r = s.run(&["--corpus-dir", corpus, "check", "npm", "safer-buffer"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    for extra in [&[][..], &["--offline"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["--corpus-dir", corpus, "check", "npm", "safer-buffer"]);
+        let r = s.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+    }
+    assert_eq!(server.hits(DOWNLOADS), 1, "asked again although cached");
+}
+
 /// Squats get almost no downloads: a look-alike below the gap stays blocked.
 #[test]
 fn npm_lookalike_with_few_downloads_is_blocked() {
