@@ -3,7 +3,8 @@
 //! Exit codes of `babuino run`: the program's own exit code when it exits by itself; 121 output
 //! cap, 122 process limit, 123 memory limit, 124 timeout, 125 sandbox could not be set up (or
 //! backend unavailable), 126/127 program not executable / not found inside the sandbox,
-//! 128+N killed by signal N; 2 bad input (nothing was run).
+//! 128+N killed by signal N; 120 a package of `--packages` was refused by Sentinel or failed to
+//! install (the program did not run); 2 bad input (nothing was run).
 
 use crate::backend::{OutputSink, Stream, backend_for};
 use crate::report::{Event, RunReport};
@@ -74,20 +75,33 @@ enum SetupWhat {
 #[derive(Args, Debug)]
 #[command(
     after_help = "Exit codes: the program's own code when it exits by itself; 2 bad input \
-(nothing ran); 121 output cap; 122 process limit; 123 memory limit; 124 timeout; 125 sandbox \
+(nothing ran); 120 a package was refused by Sentinel or failed to install (the program did not \
+run); 121 output cap; 122 process limit; 123 memory limit; 124 timeout; 125 sandbox \
 setup failed or backend unavailable; 126/127 program not executable/not found; 128+N killed by \
 signal N."
 )]
 struct RunArgs {
     /// Allow connections to HOST[:PORT] through the egress proxy (exact name or *.domain;
-    /// repeatable or comma-separated; without a port, 80 and 443); @pypi, @npm, @crates
-    /// allow a package registry
+    /// repeatable or comma-separated; without a port, 80 and 443); @pypi and @npm let pip and
+    /// npm install through Sentinel's registry proxy; @crates allows crates.io directly
     #[arg(
         long = "network-allow",
         value_name = "HOST[:PORT]",
         value_delimiter = ','
     )]
     network_allow: Vec<String>,
+    /// Install the packages of FILE (requirements.txt-style for pip, or package.json for npm)
+    /// through Sentinel in a sandbox of their own, then mount them read-only at /packages
+    /// (repeatable)
+    #[arg(long, value_name = "FILE")]
+    packages: Vec<PathBuf>,
+    /// Time the install phase of --packages may take [default: 5m]
+    #[arg(long = "install-timeout", value_name = "DURATION")]
+    install_timeout: Option<String>,
+    /// Allow registry hosts named in --network-allow (pypi.org, files.pythonhosted.org,
+    /// registry.npmjs.org) directly, without Sentinel's checks (fails open: reported as degraded)
+    #[arg(long = "unchecked-registry")]
+    unchecked_registry: bool,
     /// Memory limit of the whole sandbox [default: 512M]
     #[arg(long, value_name = "SIZE")]
     memory: Option<String>,
@@ -186,7 +200,7 @@ fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 /// Builds the run spec from flags and config; every error is bad input.
-fn build_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
+fn build_spec(a: &RunArgs) -> anyhow::Result<(RunSpec, crate::packages::NetworkRequest)> {
     let cfg = load_config(a.config.as_deref())?;
     let Some((program, rest)) = a.command.split_first() else {
         bail!("no program given (usage: babuino run [OPTIONS] PROGRAM [ARGS]...)");
@@ -268,13 +282,7 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
     } else {
         &a.network_allow
     };
-    for h in allow {
-        for p in spec::parse_allow_entry(h)? {
-            if !spec.network.allow.contains(&p) {
-                spec.network.allow.push(p);
-            }
-        }
-    }
+    let net = crate::packages::apply_allow_list(&mut spec, allow, a.unchecked_registry)?;
     for e in &a.env {
         let (k, v) = spec::parse_env(e)?;
         spec.env.insert(k, v);
@@ -297,7 +305,7 @@ fn build_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
         Some(s) => s.parse::<BackendKind>()?,
         None => BackendKind::Auto,
     };
-    Ok(spec)
+    Ok((spec, net))
 }
 
 /// Prints the program's output with `[name]` prefixes and babuino's events as `[babuino]` lines.
@@ -376,7 +384,11 @@ fn header(spec: &RunSpec, backend: BackendKind) -> String {
     let net = if spec.network.is_blocked() {
         "blocked".to_string()
     } else {
-        let hosts: Vec<String> = spec.network.allow.iter().map(|h| h.to_string()).collect();
+        let mut hosts: Vec<String> = spec.network.allow.iter().map(|h| h.to_string()).collect();
+        if let Some(r) = &spec.network.registry {
+            let ecos: Vec<&str> = r.ecosystems.iter().map(|e| e.as_str()).collect();
+            hosts.push(format!("{} through sentinel", ecos.join("/")));
+        }
         format!("only {}", hosts.join(", "))
     };
     let l = &spec.limits;
@@ -393,8 +405,20 @@ fn header(spec: &RunSpec, backend: BackendKind) -> String {
 }
 
 fn run(a: RunArgs) -> ExitCode {
-    let spec = match build_spec(&a) {
+    let (mut spec, net) = match build_spec(&a) {
         Ok(s) => s,
+        Err(e) => {
+            eprintln!("babuino: {e:#}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut packages = match crate::packages::Session::new(
+        &a.packages,
+        a.install_timeout.as_deref(),
+        net,
+        &spec,
+    ) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("babuino: {e:#}");
             return ExitCode::from(EXIT_USAGE);
@@ -417,17 +441,49 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_SETUP);
         }
     };
+    // Sentinel's proxy starts threads: signals must be blocked before (see the handler).
+    crate::backend::install_interrupt_handler();
+    if let Err(e) = packages.start(&mut spec) {
+        eprintln!("babuino: {e}");
+        return ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_SETUP });
+    }
     if !a.quiet && !a.json {
         eprintln!("{}", header(&spec, backend.kind()));
     }
-    crate::backend::install_interrupt_handler();
+    let quiet = a.quiet || a.json;
     let mut sink = TermSink {
         name: spec.display_name(),
         json: a.json,
-        quiet: a.quiet || a.json,
+        quiet,
         partial: [Vec::new(), Vec::new()],
     };
-    let report: RunReport = match backend.run(&spec, &mut sink) {
+    let mut install_sink = TermSink {
+        name: "install".into(),
+        json: a.json,
+        quiet,
+        partial: [Vec::new(), Vec::new()],
+    };
+    let prepared = packages.prepare(
+        &*backend,
+        &mut spec,
+        &mut sink,
+        &mut install_sink,
+        &mut |line| {
+            if !quiet {
+                eprintln!("[babuino] {line}");
+            }
+        },
+    );
+    install_sink.flush();
+    match prepared {
+        Ok(None) => {}
+        Ok(Some(refused)) => return finish(&a, &mut sink, &refused),
+        Err(e) => {
+            eprintln!("babuino: {e}");
+            return ExitCode::from(if e.is_usage() { EXIT_USAGE } else { EXIT_SETUP });
+        }
+    }
+    let mut report: RunReport = match backend.run(&spec, &mut sink) {
         Ok(r) => r,
         Err(e) => {
             sink.flush();
@@ -436,16 +492,25 @@ fn run(a: RunArgs) -> ExitCode {
         }
     };
     sink.flush();
+    packages.complete(&mut report, &mut sink);
+    finish(&a, &mut sink, &report)
+}
+
+/// Prints the report (JSON or the human summary line) and returns babuino's exit code.
+fn finish(a: &RunArgs, sink: &mut TermSink, report: &RunReport) -> ExitCode {
+    sink.flush();
     if a.json {
-        match serde_json::to_string_pretty(&report) {
+        match serde_json::to_string_pretty(report) {
             Ok(j) => println!("{j}"),
             Err(e) => eprintln!("babuino: cannot encode the report: {e}"),
         }
     } else if !a.quiet {
+        let ran = !matches!(report.exit, crate::report::Exit::PackagesRefused(_));
         eprintln!(
-            "[babuino] {} after {:.2} s · sandbox destroyed",
+            "[babuino] {} after {:.2} s{}",
             report.exit.describe(),
-            report.timings.total_ms / 1000.0
+            report.timings.total_ms / 1000.0,
+            if ran { " · sandbox destroyed" } else { "" }
         );
     }
     ExitCode::from(report.exit_code)

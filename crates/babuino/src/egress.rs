@@ -33,6 +33,9 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 128;
 /// How long connecting to an upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections to the registry route at once: Sentinel's proxy runs in babuino's own process and
+/// may hold a registry document (up to 64 MB) per request, so a sandbox must not open many.
+pub const MAX_ROUTE_CONNECTIONS: usize = 16;
 
 /// Test hook: `BABUINO_TEST_RESOLVE=name=ip:port[,name=ip:port]` makes the proxy send `name` (any
 /// port) to the given address, so tests can reach a local server under an allowed host name.
@@ -100,6 +103,16 @@ struct Shared {
     tx: Mutex<Option<mpsc::Sender<Event>>>,
     stop: AtomicBool,
     active: std::sync::atomic::AtomicUsize,
+    route_active: std::sync::atomic::AtomicUsize,
+}
+
+/// Gives a registry-route slot back when its connection ends.
+struct RouteSlot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for RouteSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -151,6 +164,7 @@ impl EgressProxy {
             tx: Mutex::new(None),
             stop: AtomicBool::new(false),
             active: std::sync::atomic::AtomicUsize::new(0),
+            route_active: std::sync::atomic::AtomicUsize::new(0),
         });
         let (listen, accept) = match listen {
             ProxyListen::Unix(path) => {
@@ -481,6 +495,27 @@ impl Shared {
                 "{host}:{port} (IP literals and non-names are not allowed)"
             ));
         }
+        // The registry route: exactly one virtual host and port, to exactly one loopback address
+        // (Sentinel's registry proxy). Checked before the allow-list, which cannot name it.
+        if let Some(route) = &self.policy.registry
+            && host == route.host
+        {
+            return if port == route.port {
+                Ok(route.target)
+            } else {
+                Err(format!(
+                    "{host}:{port} (the registry route serves port {} only)",
+                    route.port
+                ))
+            };
+        }
+        if host == crate::spec::INTERNAL_DOMAIN
+            || host.ends_with(&format!(".{}", crate::spec::INTERNAL_DOMAIN))
+        {
+            return Err(format!(
+                "{host}:{port} (reserved internal name, not routed)"
+            ));
+        }
         if !self.policy.allows(host, port) {
             return Err(format!("{host}:{port} (not in allow-list)"));
         }
@@ -557,6 +592,26 @@ fn handle(sh: &Shared, mut client: Conn) {
             );
             return;
         }
+    };
+    let _slot = if sh.policy.registry.as_ref().is_some_and(|r| r.host == host) {
+        if sh.route_active.fetch_add(1, Ordering::SeqCst) >= MAX_ROUTE_CONNECTIONS {
+            sh.route_active.fetch_sub(1, Ordering::SeqCst);
+            sh.record(
+                EventKind::Limit,
+                format!(
+                    "egress proxy: more than {MAX_ROUTE_CONNECTIONS} connections to the registry route at once, refused"
+                ),
+            );
+            respond(
+                &mut client,
+                "503 Service Unavailable",
+                "babuino: too many registry connections\n",
+            );
+            return;
+        }
+        Some(RouteSlot(&sh.route_active))
+    } else {
+        None
     };
     let mut early = rest;
     if matches!(req, ProxyRequest::Connect { .. }) {
@@ -687,7 +742,107 @@ mod tests {
                 .iter()
                 .map(|s| HostPattern::parse(s).unwrap())
                 .collect(),
+            registry: None,
         }
+    }
+
+    fn shared(policy: NetworkPolicy) -> Shared {
+        Shared {
+            policy,
+            options: ProxyOptions::default(),
+            started: Instant::now(),
+            events: Mutex::new(vec![]),
+            tx: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            active: std::sync::atomic::AtomicUsize::new(0),
+            route_active: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    #[test]
+    fn the_registry_route_takes_a_bounded_number_of_connections() {
+        use std::io::{BufRead, BufReader};
+        let sentinel = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = sentinel.local_addr().unwrap();
+        // Accepts and holds every connection (a slow upstream).
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            for c in sentinel.incoming().flatten() {
+                held.push(c);
+            }
+        });
+        let mut p = policy(&[]);
+        p.registry = Some(crate::spec::RegistryRoute {
+            host: crate::spec::REGISTRY_VHOST.into(),
+            port: 80,
+            target,
+            via: "sentinel".into(),
+            ecosystems: vec![crate::spec::PackageRegistry::Pypi],
+        });
+        let proxy = EgressProxy::start(
+            p,
+            ProxyListen::Tcp("127.0.0.1:0".parse().unwrap()),
+            ProxyOptions::default(),
+            Instant::now(),
+        )
+        .unwrap();
+        let ProxyListen::Tcp(addr) = proxy.listen().clone() else {
+            panic!("not tcp")
+        };
+        let mut open = Vec::new();
+        for _ in 0..MAX_ROUTE_CONNECTIONS {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"CONNECT sentinel.babuino.internal:80 HTTP/1.1\r\n\r\n")
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(c.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+            open.push(c);
+        }
+        let mut extra = TcpStream::connect(addr).unwrap();
+        extra
+            .write_all(b"CONNECT sentinel.babuino.internal:80 HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let mut resp = String::new();
+        let _ = extra.read_to_string(&mut resp);
+        assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+        drop(open);
+        let events = proxy.shutdown();
+        assert!(
+            events
+                .iter()
+                .any(|e| e.kind == EventKind::Limit && e.detail.contains("registry route"))
+        );
+    }
+
+    #[test]
+    fn the_registry_route_reaches_one_loopback_port_only() {
+        let mut p = policy(&["*.internal", "localhost:9999"]);
+        p.registry = Some(crate::spec::RegistryRoute {
+            host: crate::spec::REGISTRY_VHOST.into(),
+            port: 80,
+            target: "127.0.0.1:4242".parse().unwrap(),
+            via: "sentinel".into(),
+            ecosystems: vec![crate::spec::PackageRegistry::Pypi],
+        });
+        let sh = shared(p);
+        assert_eq!(
+            sh.resolve("sentinel.babuino.internal", 80).unwrap(),
+            "127.0.0.1:4242".parse().unwrap()
+        );
+        assert!(
+            sh.resolve("sentinel.babuino.internal", 4242)
+                .unwrap_err()
+                .contains("port 80 only")
+        );
+        // Other internal names are never resolved, even when a wildcard covers them.
+        assert!(sh.resolve("other.babuino.internal", 80).is_err());
+        assert!(sh.resolve("127.0.0.1", 4242).is_err());
+        // Without the route the virtual host goes nowhere.
+        let sh = shared(policy(&["*.babuino.internal"]));
+        assert!(sh.resolve("sentinel.babuino.internal", 80).is_err());
     }
 
     #[test]
@@ -728,6 +883,7 @@ mod tests {
             tx: Mutex::new(None),
             stop: AtomicBool::new(false),
             active: std::sync::atomic::AtomicUsize::new(0),
+            route_active: std::sync::atomic::AtomicUsize::new(0),
         };
         assert!(
             sh.resolve("127.0.0.1", 443)

@@ -6,6 +6,7 @@
 //! - [`backend`]: the [`backend::Backend`] trait every isolation mechanism implements.
 //! - [`egress`]: the host-side egress proxy enforcing the domain allow-list.
 //! - [`native`]: the Linux backend (namespaces, seccomp, Landlock, cgroups).
+//! - [`packages`]: `--packages` and `@pypi`/`@npm`: installs only through Sentinel's proxy.
 //! - [`vm`]: the micro-VM backend (QEMU `microvm`, its own guest kernel; KVM or TCG).
 //!
 //! What it is not: a defence against kernel exploits (the native backend shares the host kernel;
@@ -16,6 +17,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod egress;
 pub mod native;
+pub mod packages;
 pub mod report;
 pub mod spec;
 mod sys;

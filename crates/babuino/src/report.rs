@@ -27,6 +27,9 @@ pub enum Exit {
     OutputCap,
     /// The sandbox could not be set up; the program never ran.
     SetupFailed(String),
+    /// A package of `--packages` was refused by Sentinel or failed to install; the program
+    /// never ran.
+    PackagesRefused(String),
 }
 
 impl Exit {
@@ -39,6 +42,7 @@ impl Exit {
             Exit::Memory => 123,
             Exit::Timeout => 124,
             Exit::SetupFailed(_) => 125,
+            Exit::PackagesRefused(_) => crate::packages::EXIT_PACKAGES,
             Exit::Signal(s) => (128 + (*s & 0x7f)) as u8,
         }
     }
@@ -53,6 +57,7 @@ impl Exit {
             Exit::Signal(s) => format!("killed by signal {s}"),
             Exit::OutputCap => "output cap hit (killed)".to_string(),
             Exit::SetupFailed(why) => format!("sandbox setup failed: {why}"),
+            Exit::PackagesRefused(why) => format!("packages not installed, program not run: {why}"),
         }
     }
 }
@@ -79,6 +84,8 @@ pub enum EventKind {
     Degraded,
     /// Informational note from the backend.
     Info,
+    /// Sentinel refused a package (install phase or the program's own pip/npm).
+    BlockedPackage,
 }
 
 impl EventKind {
@@ -92,6 +99,7 @@ impl EventKind {
             EventKind::OutputSkipped => "skipped",
             EventKind::Degraded => "degraded",
             EventKind::Info => "note",
+            EventKind::BlockedPackage => "blocked package",
         }
     }
 }
@@ -113,6 +121,39 @@ pub struct Timings {
     pub run_ms: f64,
     pub teardown_ms: f64,
     pub total_ms: f64,
+    /// The install phase of `--packages` (its own sandbox, before `setup_ms`), when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_ms: Option<f64>,
+}
+
+/// Sentinel's decision on a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageDecision {
+    Allow,
+    Warn,
+    Block,
+}
+
+/// A package installed or refused through Sentinel during the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageEntry {
+    /// `pypi` or `npm`.
+    pub ecosystem: String,
+    pub name: String,
+    /// The version installed, or the one refused when Sentinel judged a single release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Sentinel's decision.
+    pub decision: PackageDecision,
+    /// True when it is in `/packages` (installed by the install phase).
+    pub installed: bool,
+    /// For a refusal: Sentinel's rule (`typosquat`, `not-found`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// For a refusal: the package Sentinel suggests instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
 }
 
 /// Byte counts of one output stream.
@@ -146,6 +187,9 @@ pub struct RunReport {
     pub stderr: StreamStats,
     /// Files copied to `--output`, relative paths.
     pub outputs: Vec<String>,
+    /// Packages installed or refused through Sentinel (`--packages`, `@pypi`, `@npm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageEntry>,
 }
 
 impl RunReport {
@@ -172,6 +216,7 @@ impl RunReport {
             stdout: StreamStats::default(),
             stderr: StreamStats::default(),
             outputs: Vec::new(),
+            packages: Vec::new(),
         }
     }
 
@@ -213,6 +258,7 @@ mod tests {
             Exit::Memory.code(),
             Exit::Timeout.code(),
             Exit::SetupFailed(String::new()).code(),
+            Exit::PackagesRefused(String::new()).code(),
         ];
         let mut sorted = codes.to_vec();
         sorted.dedup();

@@ -46,6 +46,12 @@ pub enum SpecError {
     #[error("unknown allow-list preset {0:?} (known: @pypi, @npm, @crates)")]
     UnknownPreset(String),
     #[error(
+        "{0} is a package registry: registries are reached only through Sentinel's registry proxy; use --network-allow @pypi or @npm (pip and npm then install through Sentinel), or pass --unchecked-registry to allow the registry directly without checks"
+    )]
+    RegistryHost(String),
+    #[error("{0} is reserved for babuino's internal routes and cannot be allow-listed")]
+    ReservedHost(String),
+    #[error(
         "invalid environment entry {0:?}: expected NAME=VALUE with NAME made of letters, digits and _"
     )]
     BadEnv(String),
@@ -421,27 +427,88 @@ impl<'de> Deserialize<'de> for HostPattern {
     }
 }
 
-/// Allow-list presets for package registries, so `pip`/`npm`/`cargo` can install inside.
-pub const PRESETS: &[(&str, &[&str])] = &[
-    ("pypi", &["pypi.org", "files.pythonhosted.org"]),
-    ("npm", &["registry.npmjs.org"]),
-    (
-        "crates",
-        &["index.crates.io", "static.crates.io", "crates.io"],
-    ),
-];
+/// Allow-list presets that stay direct host lists (registries Sentinel's proxy does not serve).
+/// `@pypi` and `@npm` are not host lists: they route pip and npm through Sentinel
+/// ([`AllowEntry::Registry`]).
+pub const PRESETS: &[(&str, &[&str])] = &[(
+    "crates",
+    &["index.crates.io", "static.crates.io", "crates.io"],
+)];
 
-/// Parses one `--network-allow` entry: a host pattern, or `@preset` for a registry's hosts.
-pub fn parse_allow_entry(s: &str) -> Result<Vec<HostPattern>, SpecError> {
+/// Hosts of the registries Sentinel fronts. Naming them (or a `*.` pattern covering them) in the
+/// allow-list would bypass Sentinel, so it is refused unless the user opts out explicitly.
+pub const REGISTRY_HOSTS: &[&str] = &["pypi.org", "files.pythonhosted.org", "registry.npmjs.org"];
+
+/// The reserved virtual host under which the sandbox reaches Sentinel's registry proxy.
+pub const REGISTRY_VHOST: &str = "sentinel.babuino.internal";
+/// Domain reserved for babuino's internal routes (never resolved, never allow-listed).
+pub const INTERNAL_DOMAIN: &str = "babuino.internal";
+
+/// A package registry reached through Sentinel's registry proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageRegistry {
+    Pypi,
+    Npm,
+}
+
+impl PackageRegistry {
+    /// `pypi` or `npm`, as in Sentinel's messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageRegistry::Pypi => "pypi",
+            PackageRegistry::Npm => "npm",
+        }
+    }
+}
+
+/// One parsed `--network-allow` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowEntry {
+    /// Direct access to these hosts through the egress proxy.
+    Hosts(Vec<HostPattern>),
+    /// pip or npm through Sentinel's registry proxy (`@pypi`, `@npm`).
+    Registry(PackageRegistry),
+}
+
+/// Parses one `--network-allow` entry: a host pattern, `@pypi`/`@npm` (a registry through
+/// Sentinel) or `@crates` (crates.io's hosts, direct).
+pub fn parse_allow_entry(s: &str) -> Result<AllowEntry, SpecError> {
     let t = s.trim();
     if let Some(name) = t.strip_prefix('@') {
+        match name {
+            "pypi" => return Ok(AllowEntry::Registry(PackageRegistry::Pypi)),
+            "npm" => return Ok(AllowEntry::Registry(PackageRegistry::Npm)),
+            _ => {}
+        }
         let (_, hosts) = PRESETS
             .iter()
             .find(|(n, _)| *n == name)
             .ok_or_else(|| SpecError::UnknownPreset(t.to_string()))?;
-        return hosts.iter().map(|h| HostPattern::parse(h)).collect();
+        return Ok(AllowEntry::Hosts(
+            hosts
+                .iter()
+                .map(|h| HostPattern::parse(h))
+                .collect::<Result<_, _>>()?,
+        ));
     }
-    Ok(vec![HostPattern::parse(t)?])
+    let p = HostPattern::parse(t)?;
+    if p.host == INTERNAL_DOMAIN || p.host.ends_with(&format!(".{INTERNAL_DOMAIN}")) {
+        return Err(SpecError::ReservedHost(p.to_string()));
+    }
+    Ok(AllowEntry::Hosts(vec![p]))
+}
+
+/// The registry host an allow-list entry would open directly (any port), if any.
+pub fn registry_host_covered(p: &HostPattern) -> Option<&'static str> {
+    let any_port = HostPattern {
+        port: None,
+        ..p.clone()
+    };
+    REGISTRY_HOSTS
+        .iter()
+        .find(|h| any_port.matches(h, 443))
+        .copied()
 }
 
 /// A DNS host name (letters, digits, hyphens, dots; labels 1–63 bytes), not an IP literal.
@@ -470,6 +537,53 @@ pub fn is_host_name(h: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkPolicy {
     pub allow: Vec<HostPattern>,
+    /// Where pip and npm go: Sentinel's registry proxy, reached under a reserved virtual host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryRoute>,
+}
+
+/// An internal route of the egress proxy: the virtual host `host:port` is sent to `target`, a
+/// loopback address on the host where Sentinel's registry proxy listens. Only that host and port
+/// reach it; every other loopback address and port stays unreachable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryRoute {
+    /// The virtual host the sandbox uses ([`REGISTRY_VHOST`]).
+    pub host: String,
+    /// Its port (80: plain HTTP to the proxy on the host's loopback).
+    pub port: u16,
+    /// Where Sentinel's registry proxy listens on the host.
+    pub target: std::net::SocketAddr,
+    /// Who checks every package served: `sentinel`.
+    pub via: String,
+    /// Registries served through it.
+    pub ecosystems: Vec<PackageRegistry>,
+}
+
+impl RegistryRoute {
+    /// Base URL of the route inside the sandbox (`http://sentinel.babuino.internal`).
+    pub fn base_url(&self) -> String {
+        if self.port == 80 {
+            format!("http://{}", self.host)
+        } else {
+            format!("http://{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The variables that point pip and npm at the route (with the egress proxy variables the
+    /// backend sets, requests go through the egress proxy to Sentinel).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let base = self.base_url();
+        vec![
+            ("PIP_INDEX_URL".into(), format!("{base}/pypi/simple/")),
+            ("PIP_TRUSTED_HOST".into(), self.host.clone()),
+            ("npm_config_registry".into(), format!("{base}/npm/")),
+            ("npm_config_audit".into(), "false".into()),
+            ("npm_config_fund".into(), "false".into()),
+            ("npm_config_update_notifier".into(), "false".into()),
+            // The egress proxy takes 16 route connections at once; npm's default is 15 sockets.
+            ("npm_config_maxsockets".into(), "8".into()),
+        ]
+    }
 }
 
 impl NetworkPolicy {
@@ -478,10 +592,19 @@ impl NetworkPolicy {
         self.allow.iter().any(|p| p.matches(host, port))
     }
 
-    /// True when no host is allowed (the sandbox gets no egress at all).
+    /// True when no host is allowed and no registry is routed (the sandbox gets no egress).
     pub fn is_blocked(&self) -> bool {
-        self.allow.is_empty()
+        self.allow.is_empty() && self.registry.is_none()
     }
+}
+
+/// A host directory mounted read-only inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadOnlyMount {
+    /// Host directory.
+    pub host: PathBuf,
+    /// Absolute path inside the sandbox (e.g. `/packages`).
+    pub sandbox: PathBuf,
 }
 
 /// Parses `NAME=VALUE`.
@@ -521,6 +644,10 @@ pub struct RunSpec {
     /// Give the program babuino's stdin (a pipe or file); otherwise it reads `/dev/null`.
     #[serde(default)]
     pub stdin: bool,
+    /// Extra host directories mounted read-only (installed packages at `/packages`). A backend
+    /// that cannot mount them refuses the spec.
+    #[serde(default)]
+    pub mounts: Vec<ReadOnlyMount>,
 }
 
 /// Where the code directory appears inside every sandbox.
@@ -561,6 +688,7 @@ impl RunSpec {
             output_dir: None,
             backend: BackendKind::Auto,
             stdin: false,
+            mounts: Vec::new(),
         })
     }
 
@@ -590,6 +718,7 @@ impl RunSpec {
             output_dir: None,
             backend: BackendKind::Auto,
             stdin: false,
+            mounts: Vec::new(),
         })
     }
 
@@ -642,6 +771,9 @@ impl RunSpec {
         env.insert("HOME".to_string(), "/tmp".to_string());
         env.insert("LANG".to_string(), "C.UTF-8".to_string());
         env.insert("TMPDIR".to_string(), "/tmp".to_string());
+        if let Some(route) = &self.network.registry {
+            env.extend(route.env());
+        }
         for (k, v) in &self.env {
             env.insert(k.clone(), v.clone());
         }
@@ -733,15 +865,79 @@ mod tests {
     }
 
     #[test]
-    fn presets_expand_to_registry_hosts() {
-        let p = parse_allow_entry("@pypi").unwrap();
-        assert!(p.iter().any(|h| h.matches("files.pythonhosted.org", 443)));
-        assert!(!p.iter().any(|h| h.matches("evil.org", 443)));
-        assert_eq!(parse_allow_entry("x.org:8080").unwrap().len(), 1);
+    fn presets_route_registries_through_sentinel() {
+        assert_eq!(
+            parse_allow_entry("@pypi").unwrap(),
+            AllowEntry::Registry(PackageRegistry::Pypi)
+        );
+        assert_eq!(
+            parse_allow_entry("@npm").unwrap(),
+            AllowEntry::Registry(PackageRegistry::Npm)
+        );
+        let AllowEntry::Hosts(c) = parse_allow_entry("@crates").unwrap() else {
+            panic!("@crates is a host list")
+        };
+        assert!(c.iter().any(|h| h.matches("static.crates.io", 443)));
+        assert_eq!(
+            parse_allow_entry("x.org:8080").unwrap(),
+            AllowEntry::Hosts(vec![HostPattern::parse("x.org:8080").unwrap()])
+        );
         assert!(matches!(
             parse_allow_entry("@nope"),
             Err(SpecError::UnknownPreset(_))
         ));
+        for reserved in [
+            "sentinel.babuino.internal",
+            "*.babuino.internal",
+            "babuino.internal:80",
+        ] {
+            assert!(
+                matches!(parse_allow_entry(reserved), Err(SpecError::ReservedHost(_))),
+                "{reserved}"
+            );
+        }
+    }
+
+    #[test]
+    fn registry_hosts_are_recognised_in_any_form() {
+        for (entry, host) in [
+            ("pypi.org", Some("pypi.org")),
+            ("PyPI.org:8443", Some("pypi.org")),
+            ("*.pythonhosted.org", Some("files.pythonhosted.org")),
+            ("*.npmjs.org", Some("registry.npmjs.org")),
+            ("*.org", Some("pypi.org")),
+            ("test.pypi.org", None),
+            ("api.github.com", None),
+        ] {
+            let p = HostPattern::parse(entry).unwrap();
+            assert_eq!(registry_host_covered(&p), host, "{entry}");
+        }
+    }
+
+    #[test]
+    fn a_registry_route_opens_the_proxy_and_points_pip_and_npm_at_it() {
+        let mut s = RunSpec::for_command("sh").unwrap();
+        assert!(s.network.is_blocked());
+        s.network.registry = Some(RegistryRoute {
+            host: REGISTRY_VHOST.into(),
+            port: 80,
+            target: "127.0.0.1:4000".parse().unwrap(),
+            via: "sentinel".into(),
+            ecosystems: vec![PackageRegistry::Pypi],
+        });
+        assert!(!s.network.is_blocked());
+        let env = s.sandbox_env();
+        assert_eq!(
+            env["PIP_INDEX_URL"],
+            "http://sentinel.babuino.internal/pypi/simple/"
+        );
+        assert_eq!(
+            env["npm_config_registry"],
+            "http://sentinel.babuino.internal/npm/"
+        );
+        let j = serde_json::to_value(&s.network).unwrap();
+        assert_eq!(j["registry"]["host"], REGISTRY_VHOST);
+        assert_eq!(j["registry"]["target"], "127.0.0.1:4000");
     }
 
     #[test]

@@ -27,8 +27,8 @@ use sha2::Sha256;
 use crate::merkle::{Frontier, MerkleError, leaf_hash};
 use crate::note::{Checkpoint, NoteError, Signer, Verifier};
 use crate::record::{
-    Body, ChunkRef, ContextChunk, Decision, DecisionRecord, Entry, ErasureRecord,
-    KeyRotationRecord, RecordError, SCHEMA_VERSION, canonical,
+    Body, ChunkRef, ContextChunk, Decision, DecisionRecord, Entry, ErasureRecord, Event,
+    EventRecord, KeyRotationRecord, RecordError, SCHEMA_VERSION, canonical,
 };
 use crate::store;
 
@@ -78,17 +78,27 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     }
 }
 
-/// The erasable content of a decision, kept outside the tree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The erasable content of a record, kept outside the tree: a decision's prompt, response,
+/// chunk texts, attribution and override, or an event's summary and data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Content {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub prompt: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub response: String,
     /// Chunk texts in the order of the record's `context_chunks`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub human_override: Option<Value>,
+    /// An event's summary line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// An event's detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
 }
 
 /// A stored leaf with its position and erasable content (if not erased).
@@ -371,6 +381,7 @@ impl Auditor {
                 hallucination_detected: d.hallucination_detected,
                 evaluator: d.evaluator.clone(),
                 human_override_hash,
+                session: d.session.clone(),
             };
             let content = Content {
                 prompt: d.prompt,
@@ -378,8 +389,50 @@ impl Auditor {
                 chunks: d.context.into_iter().map(|c| c.text).collect(),
                 attribution: d.attribution,
                 human_override: d.human_override,
+                ..Content::default()
             };
             pending.push((Body::Decision(rec), Some((subject, content))));
+        }
+        self.append(pending)
+    }
+
+    /// Records what a tool did (a sandbox run, a blocked package): returns its execution id once
+    /// it is durably committed and covered by a signed checkpoint.
+    pub fn record_event(&mut self, event: Event) -> Result<String, LogError> {
+        let mut ids = self.record_events(vec![event])?;
+        ids.pop()
+            .ok_or_else(|| LogError::Invalid("empty batch".into()))
+    }
+
+    /// Records many events in one transaction (one fsync, one checkpoint).
+    pub fn record_events(&mut self, events: Vec<Event>) -> Result<Vec<String>, LogError> {
+        for e in &events {
+            validate_event(e)?;
+        }
+        let timestamp = now_timestamp();
+        let mut pending = Vec::with_capacity(events.len());
+        for e in events {
+            let subject = e.subject_or_default().to_owned();
+            let key = self.subject_key(&subject, true)?.unwrap_or_default();
+            let rec = EventRecord {
+                execution_id: format!("evt-{}", random_hex(6)),
+                timestamp: timestamp.clone(),
+                source: e.source,
+                action: e.action,
+                outcome: e.outcome,
+                session: e.session,
+                actor: e.actor,
+                tenant: e.tenant,
+                subject_ref: keyed_hash(&key, b"subject"),
+                summary_hash: keyed_hash(&key, e.summary.as_bytes()),
+                data_hash: keyed_hash(&key, &canonical(&e.data)?),
+            };
+            let content = Content {
+                summary: Some(e.summary),
+                data: Some(e.data),
+                ..Content::default()
+            };
+            pending.push((Body::Event(rec), Some((subject, content))));
         }
         self.append(pending)
     }
@@ -710,6 +763,51 @@ fn load_signer(path: &Path, origin: &str) -> Result<Signer, LogError> {
         });
     }
     Ok(signer)
+}
+
+/// Largest event detail accepted (canonical JSON bytes).
+pub const MAX_EVENT_DATA: usize = 4 << 20;
+
+fn validate_event(e: &Event) -> Result<(), LogError> {
+    let name = |what: &str, v: &str| {
+        let ok = !v.is_empty()
+            && v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        if ok {
+            Ok(())
+        } else {
+            Err(LogError::Invalid(format!(
+                "event {what} {v:?} must be 1-64 characters of a-z, 0-9, '-', '_' or '.'"
+            )))
+        }
+    };
+    name("source", &e.source)?;
+    name("action", &e.action)?;
+    let line = |what: &str, v: &str, max: usize| {
+        if v.len() > max || v.contains(['\n', '\r']) {
+            Err(LogError::Invalid(format!(
+                "event {what} must be one line of at most {max} bytes"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    if e.summary.trim().is_empty() {
+        return Err(LogError::Invalid("event summary is empty".into()));
+    }
+    line("summary", &e.summary, 1000)?;
+    for (what, v) in [("outcome", &e.outcome), ("session", &e.session)] {
+        if let Some(v) = v {
+            line(what, v, 128)?;
+        }
+    }
+    if canonical(&e.data)?.len() > MAX_EVENT_DATA {
+        return Err(LogError::Invalid(format!(
+            "event data is larger than {MAX_EVENT_DATA} bytes"
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn validate(d: &Decision) -> Result<(), LogError> {

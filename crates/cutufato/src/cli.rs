@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 use crate::auditor::{Auditor, LogError};
-use crate::record::{Body, ContextChunk, Decision, Model};
+use crate::record::{ContextChunk, Decision, Model};
 use crate::verify::{self, ContentStatus, Finding};
 
 pub const EXIT_OK: u8 = 0;
@@ -45,6 +45,8 @@ pub enum Command {
     },
     /// Record one model call; prints its execution id.
     Record(Box<RecordArgs>),
+    /// Record what a tool did (a sandbox run, a blocked package) as a signed event; prints its id.
+    RecordEvent(RecordEventArgs),
     /// Verify one record, or the whole log with --all.
     Verify(VerifyArgs),
     /// Print a C2SP tlog-proof bundle (record, index, inclusion proof, checkpoint) for offline checking.
@@ -78,17 +80,12 @@ pub enum Command {
     /// Key management.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Show the decision(s) recorded nearest a time: prompt, context, response, attribution.
-    Replay {
-        /// Time: "2026-04-25 14:30" (UTC), RFC 3339, or a date.
-        #[arg(long)]
-        at: String,
-        /// At most this many decisions.
-        #[arg(long, default_value_t = 5)]
-        limit: usize,
-        #[arg(long)]
-        json: bool,
-    },
+    /// Show the records nearest a time, or a whole session: decisions (prompt, context,
+    /// response, attribution) and events (source, action, outcome, summary, data).
+    ///
+    /// With --session: the story of one agent session in order, its decisions and the events of
+    /// the tools it used (Babuino runs, Sentinel blocks) interleaved.
+    Replay(crate::replay::ReplayArgs),
     /// Erase a data subject's prompts, responses and context (GDPR Art. 17); the log still verifies.
     Erase {
         #[arg(long)]
@@ -113,6 +110,11 @@ pub enum Command {
     Show(crate::cli_attr::ShowArgs),
     /// Score hallucination detection on RAGTruth-layout JSONL (precision, recall, F1, AUROC).
     Eval(crate::cli_attr::EvalArgs),
+    /// Serve the log to AI assistants over the Model Context Protocol (stdio, or --http ADDR):
+    /// tools record_decision, verify_decision, list_records.
+    Mcp(crate::mcp::McpArgs),
+    /// List recent records, newest first (decisions, events, erasures, key rotations).
+    List(ListArgs),
     /// Check an export directory against its signed manifest.
     VerifyExport {
         /// The export directory (holding manifest.note).
@@ -161,6 +163,9 @@ pub struct RecordArgs {
     /// Data subject the content is keyed to (default: the actor).
     #[arg(long)]
     pub subject: Option<String>,
+    /// Agent session (run, conversation) the call belongs to; ties it to the tools' events.
+    #[arg(long)]
+    pub session: Option<String>,
     #[arg(long)]
     pub prompt_template_hash: Option<String>,
     #[arg(long)]
@@ -172,6 +177,52 @@ pub struct RecordArgs {
     #[arg(long)]
     pub no_attribution: bool,
     /// Print the committed record as JSON instead of the id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordEventArgs {
+    /// The tool that acted (babuino, sentinel, …): a-z, 0-9, '-', '_', '.'.
+    #[arg(long)]
+    pub source: String,
+    /// What it did (run, block, …), same alphabet.
+    #[arg(long)]
+    pub action: String,
+    /// Short outcome kept in the signed leaf (exit 0, blocked, timeout): no personal data.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// One line for people (erasable content).
+    #[arg(long)]
+    pub summary: String,
+    /// JSON file with the detail, e.g. a run report ("-" for stdin; erasable content).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long)]
+    pub session: Option<String>,
+    #[arg(long)]
+    pub actor: Option<String>,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Data subject the content is keyed to (default: the actor).
+    #[arg(long)]
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only records of this session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only events from this source (babuino, sentinel, …).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only this kind: decision, event, erasure, key-rotation.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
     #[arg(long)]
     pub json: bool,
 }
@@ -264,6 +315,7 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Record(args) => cmd_record(&dir, *args),
+        Command::RecordEvent(args) => cmd_record_event(&dir, args),
         Command::Verify(args) => cmd_verify(&dir, args),
         Command::Prove {
             execution_id,
@@ -360,7 +412,7 @@ fn run(cli: Cli) -> Result<u8> {
             println!("{v}");
             Ok(EXIT_OK)
         }
-        Command::Replay { at, limit, json } => cmd_replay(&dir, &at, limit, json),
+        Command::Replay(args) => crate::replay::cmd_replay(&dir, args),
         Command::Erase {
             subject,
             reason,
@@ -395,6 +447,11 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Attribute(args) => crate::cli_attr::exit(crate::cli_attr::attribute(args)),
         Command::Eval(args) => crate::cli_attr::exit(crate::cli_attr::eval(args)),
         Command::Show(args) => crate::cli_attr::show(&dir, args),
+        Command::Mcp(args) => {
+            crate::mcp::run(&dir, args)?;
+            Ok(EXIT_OK)
+        }
+        Command::List(args) => cmd_list(&dir, args),
         Command::VerifyExport { export_dir, keys } => {
             crate::export::cmd_verify_export(&dir, &export_dir, &keys)
         }
@@ -464,19 +521,20 @@ fn cmd_record(dir: &Path, args: RecordArgs) -> Result<u8> {
         tenant: args.tenant,
         purpose: args.purpose,
         subject: args.subject,
+        session: args.session,
         prompt_template_hash: args.prompt_template_hash,
         policy_version: args.policy_version,
         ..Decision::default()
     };
-    let mut decision = decision;
-    if !args.no_attribution && !decision.context.is_empty() {
-        crate::cli_attr::attribute_decision(&mut decision, args.threshold).map_err(|e| {
-            anyhow!(InputError(format!(
-                "{e:#} (or record with --no-attribution)"
-            )))
-        })?;
-    }
-    let id = auditor.record(decision).context("cannot record")?;
+    let threshold = (!args.no_attribution).then_some(args.threshold);
+    let id = crate::ops::record(&mut auditor, decision, threshold)
+        .map_err(|e| match e {
+            crate::ops::OpError::Log(l) => anyhow::Error::new(l).context("cannot record"),
+            other => anyhow!(InputError(format!(
+                "{other} (or record with --no-attribution)"
+            ))),
+        })?
+        .execution_id;
     if args.json {
         let s = auditor.get(&id)?;
         println!("{}", String::from_utf8_lossy(&s.leaf));
@@ -526,11 +584,21 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
                 "✅ {} checkpoint(s) kept outside the database are consistent",
                 r.outside_checkpoints
             );
-            println!(
-                "✅ Content of {} decisions matches its signed hashes ({} erased)",
-                r.decisions - r.erased,
-                r.erased
-            );
+            if r.events == 0 {
+                println!(
+                    "✅ Content of {} decisions matches its signed hashes ({} erased)",
+                    r.decisions.saturating_sub(r.erased),
+                    r.erased
+                );
+            } else {
+                println!(
+                    "✅ Content of {} records ({} decisions, {} events) matches its signed hashes ({} erased)",
+                    (r.decisions + r.events).saturating_sub(r.erased),
+                    r.decisions,
+                    r.events,
+                    r.erased
+                );
+            }
         } else {
             print_findings(&r.findings);
         }
@@ -552,44 +620,36 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
             "give an execution id to verify, or --all".into()
         ));
     };
-    let r = a.verify_record(&id, &trusted, &args.checkpoints)?;
+    let v = crate::ops::verify(&a, &id, &trusted, &args.checkpoints).map_err(|e| match e {
+        crate::ops::OpError::Log(l) => anyhow::Error::new(l),
+        other => anyhow!(other),
+    })?;
+    let r = &v.report;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        println!("{}", serde_json::to_string_pretty(r)?);
     } else {
-        let has = |codes: &[&str]| r.findings.iter().any(|f| codes.contains(&f.code));
-        if has(&[
-            "leaf-malformed",
-            "wrong-position",
-            "wrong-origin",
-            "unknown-key",
-            "signature-invalid",
-        ]) {
-            println!("❌ Signature invalid");
-        } else if has(&["retired-key"]) {
+        if v.has_any(&["retired-key"]) {
             println!(
                 "❌ Signed by key {}, retired before this record was written",
                 r.key_id
             );
+        } else if !v.signature_valid() {
+            println!("❌ Signature invalid");
         } else {
             println!("✅ Signature valid (key {})", r.key_id);
         }
-        if has(&[
-            "not-included",
-            "no-checkpoint",
-            "checkpoint-invalid",
-            "log-truncated",
-            "outside-checkpoint-mismatch",
-            "outside-checkpoint-missing",
-            "outside-checkpoint-invalid",
-        ]) {
-            println!("❌ Inclusion in the log not proven");
-        } else {
+        if v.included() {
             println!(
                 "✅ Included in the log (index {}, checkpoint size {})",
                 r.index, r.checkpoint_size
             );
+        } else {
+            println!("❌ Inclusion in the log not proven");
         }
         match (&r.content, &r.erased_by) {
+            (ContentStatus::Matches { .. }, _) if r.kind == "event" => {
+                println!("✅ Summary and data match their signed hashes")
+            }
             (ContentStatus::Matches { chunks }, _) => {
                 println!(
                     "✅ Prompt, response and {chunks} context chunk(s) match their signed hashes"
@@ -601,16 +661,7 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
             (ContentStatus::Erased, None) => {
                 println!("❌ Content missing and no erasure tombstone names this record")
             }
-            (ContentStatus::NotApplicable, _)
-                if has(&[
-                    "prompt-mismatch",
-                    "response-mismatch",
-                    "chunk-mismatch",
-                    "attribution-mismatch",
-                    "override-mismatch",
-                    "content-key-missing",
-                ]) =>
-            {
+            (ContentStatus::NotApplicable, _) if v.content_mismatch() => {
                 println!("❌ Content does not match its signed hashes")
             }
             _ => {}
@@ -632,22 +683,74 @@ fn cmd_verify(dir: &Path, args: VerifyArgs) -> Result<u8> {
             print_findings(&r.findings);
         }
     }
-    let misplaced = crate::cli_attr::verify_chunk_places(dir, &a, &id, !args.json)?;
-    if misplaced > 0 && r.findings.is_empty() {
+    let misplaced = crate::cli_attr::report_chunk_places(&v.places, !args.json);
+    if !r.findings.is_empty() {
+        return Err(VerifyFailed(first(&r.findings)).into());
+    }
+    if misplaced > 0 {
         return Err(VerifyFailed(format!(
             "{misplaced} context chunk(s) of {id} are not in the stored documents at their cited page and line"
         ))
         .into());
     }
-    let erased_without_tombstone = r.content == ContentStatus::Erased && r.erased_by.is_none();
-    if !r.findings.is_empty() {
-        return Err(VerifyFailed(first(&r.findings)).into());
-    }
-    if erased_without_tombstone {
+    if v.erased_without_tombstone() {
         return Err(VerifyFailed(format!(
             "content of {id} was removed without an erasure tombstone"
         ))
         .into());
+    }
+    Ok(EXIT_OK)
+}
+
+fn cmd_record_event(dir: &Path, args: RecordEventArgs) -> Result<u8> {
+    let mut auditor = Auditor::open(dir)?;
+    let data = match &args.data {
+        Some(p) => serde_json::from_str(&read_input(p)?).map_err(|e| {
+            anyhow!(InputError(format!(
+                "{} is not valid JSON: {e}",
+                p.display()
+            )))
+        })?,
+        None => Value::Object(serde_json::Map::new()),
+    };
+    let event = crate::record::Event {
+        source: args.source,
+        action: args.action,
+        outcome: args.outcome,
+        summary: args.summary,
+        data,
+        session: args.session,
+        actor: args.actor,
+        tenant: args.tenant,
+        subject: args.subject,
+    };
+    let id = auditor
+        .record_event(event)
+        .context("cannot record the event")?;
+    println!("{id}");
+    Ok(EXIT_OK)
+}
+
+fn cmd_list(dir: &Path, args: ListArgs) -> Result<u8> {
+    let a = Auditor::open(dir)?;
+    let filter = crate::ops::ListFilter {
+        session: args.session,
+        source: args.source,
+        kind: args.kind,
+        limit: args.limit,
+    };
+    let records = crate::ops::list_records(&a, &filter).map_err(|e| match e {
+        crate::ops::OpError::Log(l) => anyhow::Error::new(l),
+        other => anyhow!(InputError(other.to_string())),
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    } else if records.is_empty() {
+        eprintln!("no records match");
+    } else {
+        for r in &records {
+            println!("{}", r.line());
+        }
     }
     Ok(EXIT_OK)
 }
@@ -695,148 +798,7 @@ pub fn ts_key(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn cmd_replay(dir: &Path, at: &str, limit: usize, json: bool) -> Result<u8> {
-    let a = Auditor::open(dir)?;
-    let t = parse_time(at)?;
-    let key = ts_key(t);
-    let conn = a.connection();
-    let q = |sql: &str| -> Result<Vec<(i64, String)>> {
-        let mut st = conn.prepare(sql)?;
-        let rows = st.query_map(rusqlite::params![key, limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    };
-    let mut cands = q(
-        "SELECT idx, ts FROM entries WHERE kind = 'decision' AND ts <= ?1 ORDER BY ts DESC, idx DESC LIMIT ?2",
-    )?;
-    cands.extend(q("SELECT idx, ts FROM entries WHERE kind = 'decision' AND ts > ?1 ORDER BY ts ASC, idx ASC LIMIT ?2")?);
-    if cands.is_empty() {
-        return Err(LogError::NotFound("the log holds no decisions".into()).into());
-    }
-    let dist = |ts: &str| -> i128 {
-        ts.parse::<jiff::Timestamp>()
-            .map_or(i128::MAX, |x| (x.as_nanosecond() - t.as_nanosecond()).abs())
-    };
-    cands.sort_by_key(|(idx, ts)| (dist(ts), *idx));
-    cands.truncate(limit.max(1));
-    cands.sort_by_key(|(idx, _)| *idx);
-    let trusted = a.trusted_keys()?;
-    let mut out = Vec::new();
-    for (idx, _) in cands {
-        let s = a.get_index(idx as u64)?;
-        let sig_ok = verify::check_leaf(s.index, &s.leaf, &trusted, a.origin()).is_ok();
-        let content_ok = verify::check_content(
-            s.index,
-            &s.entry,
-            s.content.as_ref(),
-            s.subject_key.as_deref(),
-        );
-        let Body::Decision(d) = &s.entry.body else {
-            continue;
-        };
-        let erased_by = if s.content.is_none() {
-            a.tombstone_for(&d.execution_id)?
-        } else {
-            None
-        };
-        if json {
-            out.push(serde_json::json!({
-                "record": serde_json::from_slice::<Value>(&s.leaf)?,
-                "signature_valid": sig_ok,
-                "content_matches": content_ok.is_ok(),
-                "content": s.content,
-                "erased_by": erased_by,
-            }));
-            continue;
-        }
-        println!(
-            "── {} · {} · index {} {}",
-            d.execution_id,
-            d.timestamp,
-            s.index,
-            if sig_ok {
-                "✅ signed"
-            } else {
-                "❌ SIGNATURE INVALID"
-            }
-        );
-        let model = [
-            Some(d.model.name.as_str()),
-            d.model.version.as_deref(),
-            d.model.provider.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" / ");
-        println!(
-            "model:    {model}{}",
-            if d.model.parameters.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", Value::Object(d.model.parameters.clone()))
-            }
-        );
-        if let Some(x) = &d.actor {
-            println!("actor:    {x}");
-        }
-        if let Some(x) = &d.purpose {
-            println!("purpose:  {x}");
-        }
-        match &s.content {
-            None => println!(
-                "content:  erased{}",
-                erased_by
-                    .map(|t| format!(" (tombstone {t})"))
-                    .unwrap_or_default()
-            ),
-            Some(c) => {
-                if let Err(f) = &content_ok {
-                    println!("❌ {f}");
-                }
-                println!("prompt:\n{}", indent(&c.prompt));
-                for (i, (text, r)) in c.chunks.iter().zip(&d.context_chunks).enumerate() {
-                    let loc = [
-                        r.page.map(|p| format!("p.{p}")),
-                        r.line.map(|l| format!("l.{l}")),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                    println!(
-                        "context [{i}] {} {loc}{}:\n{}",
-                        r.doc_id,
-                        r.score.map(|s| format!(" (score {s})")).unwrap_or_default(),
-                        indent(text)
-                    );
-                }
-                println!("response:\n{}", indent(&c.response));
-            }
-        }
-        match (d.attribution_confidence, d.hallucination_detected) {
-            (Some(c), h) => println!(
-                "attribution: {:.0}% confidence{}",
-                c * 100.0,
-                if h == Some(true) {
-                    ", hallucination detected"
-                } else {
-                    ""
-                }
-            ),
-            (None, Some(true)) => println!("attribution: hallucination detected"),
-            _ => {}
-        }
-        println!();
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    }
-    Ok(EXIT_OK)
-}
-
-fn indent(s: &str) -> String {
+pub(crate) fn indent(s: &str) -> String {
     s.lines()
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()

@@ -18,7 +18,8 @@ use crate::auditor::{Auditor, LogError};
 use crate::cli::InputError;
 use crate::documents::{DocError, Document, Store};
 use crate::eval;
-use crate::record::{Body, ContextChunk, Decision};
+use crate::ops;
+use crate::record::Body;
 
 /// Writes to standard output. A closed pipe (`cutufato … | head`) ends the program quietly with
 /// exit 0, as ripgrep does, instead of a panic.
@@ -479,61 +480,26 @@ pub fn exit(r: Result<Outcome>) -> Result<u8> {
     }
 }
 
-/// A record's context chunk as an attribution chunk.
-pub fn to_chunk(c: &ContextChunk) -> Chunk {
-    Chunk {
-        text: c.text.clone(),
-        doc_id: Some(c.doc_id.clone()),
-        doc_sha256: c.doc_sha256.clone(),
-        page: c.page,
-        line: c.line,
-        score: c.score,
+pub use crate::ops::{attribute_decision, to_chunk};
+
+/// Prints the place checks of one record's chunks (when `print`): the chunks not at their place,
+/// those whose document is not stored here, and a summary. Returns how many are not at their
+/// cited place.
+pub fn report_chunk_places(checks: &[ops::PlaceCheck], print: bool) -> usize {
+    let (ok, bad, skipped) = ops::place_counts(checks);
+    if print {
+        print_places(checks, "", true);
+        if ok + bad > 0 {
+            print_places_summary(ok, bad, skipped);
+        }
     }
+    bad
 }
 
-/// Attributes `decision`'s response to its context and fills its attribution fields (full
-/// attribution, confidence, hallucination flag, evaluator with name, version and threshold).
-pub fn attribute_decision(decision: &mut Decision, threshold: f64) -> Result<()> {
-    let chunks: Vec<Chunk> = decision.context.iter().map(to_chunk).collect();
-    let cfg = Config {
-        threshold,
-        prompt: Some(decision.prompt.clone()),
-    };
-    let att = attribution::attribute(&chunks, &decision.response, &cfg)
-        .context("cannot attribute the response")?;
-    decision.attribution_confidence = Some(att.confidence);
-    decision.hallucination_detected = Some(att.hallucination_detected);
-    decision.evaluator = Some(crate::record::Evaluator {
-        name: att.evaluator.name.clone(),
-        version: att.evaluator.version.clone(),
-        threshold: Some(att.evaluator.threshold),
-    });
-    decision.attribution =
-        Some(serde_json::to_value(&att).context("cannot serialise the attribution")?);
-    Ok(())
-}
-
-/// Checks the context chunks of record `id` against the document store under `dir`: each chunk
-/// that cites a stored document and a page and line must be there. Chunks citing documents not in
-/// the store are reported and skipped. Prints one line per checked chunk when `print`; returns how
-/// many are not at their cited place.
-pub fn verify_chunk_places(dir: &Path, auditor: &Auditor, id: &str, print: bool) -> Result<usize> {
-    // An unreadable entry is reported by the log checks; there is nothing to place here.
-    let Ok(stored) = auditor.get(id) else {
-        return Ok(0);
-    };
-    let store = open_store(dir)?;
-    let (ok, bad, skipped) = check_places(store.as_ref(), &stored, "", print);
-    if print && ok + bad > 0 {
-        print_places_summary(ok, bad, skipped);
-    }
-    Ok(bad)
-}
-
-/// [`verify_chunk_places`] for every decision of the log (when a document store exists); prints
+/// [`report_chunk_places`] for every decision of the log (when a document store exists); prints
 /// only the chunks not at their place and a summary.
 pub fn verify_all_chunk_places(dir: &Path, auditor: &Auditor, print: bool) -> Result<usize> {
-    let Some(store) = open_store(dir)? else {
+    let Some(store) = ops::open_store(dir)? else {
         return Ok(0);
     };
     let (mut ok, mut bad, mut skipped) = (0, 0, 0);
@@ -542,9 +508,10 @@ pub fn verify_all_chunk_places(dir: &Path, auditor: &Auditor, print: bool) -> Re
             continue;
         };
         let prefix = format!("{} ", stored.entry.body.execution_id());
-        let (o, b, s) = check_places(Some(&store), &stored, &prefix, false);
+        let checks = ops::chunk_places(Some(&store), &stored);
+        let (o, b, s) = ops::place_counts(&checks);
         if b > 0 && print {
-            check_places(Some(&store), &stored, &prefix, true);
+            print_places(&checks, &prefix, false);
         }
         (ok, bad, skipped) = (ok + o, bad + b, skipped + s);
     }
@@ -554,12 +521,20 @@ pub fn verify_all_chunk_places(dir: &Path, auditor: &Auditor, print: bool) -> Re
     Ok(bad)
 }
 
-fn open_store(dir: &Path) -> Result<Option<Store>> {
-    Ok(if dir.join("documents").is_dir() {
-        Some(Store::open(dir)?)
-    } else {
-        None
-    })
+/// Prints the chunks not at their place (and, with `not_checked`, the documents not stored here).
+fn print_places(checks: &[ops::PlaceCheck], prefix: &str, not_checked: bool) {
+    for c in checks {
+        match &c.status {
+            ops::PlaceStatus::Misplaced { reason } => {
+                println!("❌ {prefix}context [{}]: {reason}", c.chunk)
+            }
+            ops::PlaceStatus::NotStored if not_checked => println!(
+                "ℹ️  {prefix}context [{}] {}: document not in the store here; place not checked",
+                c.chunk, c.doc_id
+            ),
+            _ => {}
+        }
+    }
 }
 
 fn print_places_summary(ok: usize, bad: usize, skipped: usize) {
@@ -575,61 +550,10 @@ fn print_places_summary(ok: usize, bad: usize, skipped: usize) {
     );
 }
 
-/// Checks one stored decision's chunks; returns (found, not at their place, not checked).
-fn check_places(
-    store: Option<&Store>,
-    stored: &crate::auditor::Stored,
-    prefix: &str,
-    print: bool,
-) -> (usize, usize, usize) {
-    let Body::Decision(d) = &stored.entry.body else {
-        return (0, 0, 0);
-    };
-    let Some(content) = &stored.content else {
-        return (0, 0, 0);
-    };
-    let (mut ok, mut bad, mut skipped) = (0, 0, 0);
-    for (i, (r, text)) in d.context_chunks.iter().zip(&content.chunks).enumerate() {
-        if r.page.is_none() || r.line.is_none() {
-            skipped += 1;
-            continue;
-        }
-        let chunk = Chunk {
-            text: text.clone(),
-            doc_id: Some(r.doc_id.clone()),
-            doc_sha256: r.doc_sha256.clone(),
-            page: r.page,
-            line: r.line,
-            score: r.score,
-        };
-        let id = chunk.doc_sha256.as_deref().unwrap_or(&r.doc_id);
-        let Some(doc) = store.and_then(|s| s.get(id).ok()) else {
-            skipped += 1;
-            if print {
-                println!(
-                    "ℹ️  {prefix}context [{i}] {}: document not in the store here; place not checked",
-                    r.doc_id
-                );
-            }
-            continue;
-        };
-        match doc.check(&chunk) {
-            Ok(()) => ok += 1,
-            Err(e) => {
-                bad += 1;
-                if print {
-                    println!("❌ {prefix}context [{i}]: {e}");
-                }
-            }
-        }
-    }
-    (ok, bad, skipped)
-}
-
 /// `cutufato show`
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Execution id of the decision.
+    /// Execution id of the decision or event.
     pub execution_id: String,
     /// An HTML page: the response beside its sources, supported and unsupported spans highlighted.
     #[arg(long, conflicts_with = "json")]
@@ -643,8 +567,17 @@ pub struct ShowArgs {
 pub fn show(dir: &Path, args: ShowArgs) -> Result<u8> {
     let auditor = Auditor::open(dir)?;
     let stored = auditor.get(&args.execution_id)?;
+    if let Body::Event(_) = &stored.entry.body {
+        return show_event(&auditor, &stored, &args);
+    }
     let Body::Decision(d) = &stored.entry.body else {
-        return Err(InputError(format!("{} is not a decision record", args.execution_id)).into());
+        return Err(InputError(format!(
+            "{} is a {} record, not a decision or an event (see `cutufato verify {}`)",
+            args.execution_id,
+            stored.entry.body.kind(),
+            args.execution_id
+        ))
+        .into());
     };
     let Some(content) = &stored.content else {
         return Err(
@@ -687,7 +620,37 @@ pub fn show(dir: &Path, args: ShowArgs) -> Result<u8> {
         );
     } else {
         outln!("{} · {} · {}", d.execution_id, d.model.name, d.timestamp);
+        if let Some(session) = &d.session {
+            outln!("session: {session}");
+        }
         out!("{}", render_text(&att, &chunks));
+    }
+    Ok(crate::cli::EXIT_OK)
+}
+
+/// `cutufato show` of an event: source, action, outcome, session, summary and data, with its
+/// signature and content checked; `--json` prints the signed record and its content.
+fn show_event(auditor: &Auditor, stored: &crate::auditor::Stored, args: &ShowArgs) -> Result<u8> {
+    if args.html {
+        return Err(InputError(format!(
+            "{} is an event: it has no attribution to show as HTML; show it as text or --json",
+            args.execution_id
+        ))
+        .into());
+    }
+    let checked = crate::replay::Checked::of(auditor, stored, &auditor.trusted_keys()?)?;
+    if args.json {
+        let record: serde_json::Value =
+            serde_json::from_slice(&stored.leaf).context("the stored record is not JSON")?;
+        print_json(&serde_json::json!({
+            "record": record,
+            "content": stored.content,
+            "signature_valid": checked.sig_ok,
+            "content_matches": checked.content_problem.is_none(),
+            "erased_by": checked.erased_by,
+        }))?;
+    } else {
+        out!("{}", crate::replay::render_event(stored, &checked));
     }
     Ok(crate::cli::EXIT_OK)
 }

@@ -170,6 +170,33 @@ fn row_for(
             r.push(("prompt_template_hash", opt(&d.prompt_template_hash)));
             r.push(("policy_version", opt(&d.policy_version)));
         }
+        (Profile::AiAct, Body::Event(e)) => {
+            // Logs of operation (Art. 12(2)): what the system's tools did, in the same columns
+            // as the decisions (those of a model call are empty), detail in the event columns.
+            for k in [
+                "model",
+                "model_version",
+                "provider",
+                "model_parameters",
+                "purpose",
+            ] {
+                r.push((k, Value::Null));
+            }
+            r.push(("natural_person", opt(&e.actor)));
+            for k in [
+                "input_hash",
+                "output_hash",
+                "reference_data",
+                "attribution_confidence",
+                "hallucination_detected",
+                "evaluator",
+            ] {
+                r.push((k, Value::Null));
+            }
+            r.push(("human_override", json!(false)));
+            r.push(("prompt_template_hash", Value::Null));
+            r.push(("policy_version", Value::Null));
+        }
         (Profile::AiAct, _) => return None,
         (Profile::Gdpr, Body::Decision(d)) => {
             r.push(("purpose", opt(&d.purpose)));
@@ -201,6 +228,24 @@ fn row_for(
             r.push(("erased_records", json!(e.erased.len())));
             r.push(("reason", opt(&e.reason)));
         }
+        (Profile::Gdpr, Body::Event(e)) => {
+            r.push((
+                "purpose",
+                json!(format!("agent tool event ({} {})", e.source, e.action)),
+            ));
+            r.push(("subject_ref", json!(e.subject_ref)));
+            r.push(("actor", opt(&e.actor)));
+            r.push(("tenant", opt(&e.tenant)));
+            r.push(("recipient", json!(e.source)));
+            r.push((
+                "personal_data",
+                json!(if content_present {
+                    "stored (summary, data)"
+                } else {
+                    "erased"
+                }),
+            ));
+        }
         (Profile::Gdpr, Body::KeyRotation(_)) => return None,
         (Profile::Soc2, b) => {
             let (actor, model, hall, conf) = match b {
@@ -211,6 +256,7 @@ fn row_for(
                     d.attribution_confidence,
                 ),
                 Body::Erasure(e) => (e.actor.clone(), None, None, None),
+                Body::Event(e) => (e.actor.clone(), None, None, None),
                 Body::KeyRotation(_) => (None, None, None, None),
             };
             r.push(("actor", opt(&actor)));
@@ -226,6 +272,10 @@ fn row_for(
                 .to_owned(),
                 Body::Erasure(e) => format!("erased {} record(s)", e.erased.len()),
                 Body::KeyRotation(k) => format!("new key {}", k.new_key),
+                Body::Event(e) => match &e.outcome {
+                    Some(o) => format!("{} {}: {o}", e.source, e.action),
+                    None => format!("{} {}", e.source, e.action),
+                },
             };
             r.push(("detail", json!(detail)));
         }
@@ -234,6 +284,18 @@ fn row_for(
     r.push(("signature_valid", json!(true)));
     r.push(("leaf_hash", json!(hex::encode(leaf_hash(leaf)))));
     r.push(("checkpoint_size", json!(cp_size)));
+    // Added after the original columns so existing readers keep their positions.
+    let (session, event) = match body {
+        Body::Decision(d) => (d.session.clone(), None),
+        Body::Event(e) => (e.session.clone(), Some(e)),
+        _ => (None, None),
+    };
+    r.push(("session", opt(&session)));
+    if profile != Profile::Gdpr {
+        r.push(("event_source", opt(&event.map(|e| e.source.clone()))));
+        r.push(("event_action", opt(&event.map(|e| e.action.clone()))));
+        r.push(("event_outcome", opt(&event.and_then(|e| e.outcome.clone()))));
+    }
     Some(r)
 }
 
@@ -401,6 +463,7 @@ pub fn cmd_export(dir: &Path, args: ExportArgs) -> Result<u8> {
     let mut subjects: BTreeSet<String> = BTreeSet::new();
     let mut recipients: BTreeSet<String> = BTreeSet::new();
     let (mut erasures, mut no_actor, mut erased_content) = (0u64, 0u64, 0u64);
+    let mut events = 0u64;
     while let Some(r) = q.next()? {
         let idx = r.get::<_, i64>(0)? as u64;
         let leaf: Vec<u8> = r.get(1)?;
@@ -428,6 +491,13 @@ pub fn cmd_export(dir: &Path, args: ExportArgs) -> Result<u8> {
                 }
             }
             Body::Erasure(_) => erasures += 1,
+            Body::Event(e) => {
+                *purposes
+                    .entry(format!("agent tool events ({} {})", e.source, e.action))
+                    .or_default() += 1;
+                subjects.insert(e.subject_ref.clone());
+                events += 1;
+            }
             Body::KeyRotation(_) => {}
         }
         if let Some(row) = row_for(
@@ -517,13 +587,22 @@ pub fn cmd_export(dir: &Path, args: ExportArgs) -> Result<u8> {
     let mut files = Vec::new();
     let mut extra_html = String::new();
     if args.profile == Profile::Gdpr {
+        let mut categories = vec![
+            "prompts",
+            "model responses",
+            "retrieved context passages",
+            "attribution of responses to sources",
+        ];
+        if events > 0 {
+            categories.push("tool event summaries and details (sandbox runs, blocked packages)");
+        }
         let art30 = json!({
             "title": "Record of processing activities (GDPR Art. 30(1))",
             "controller": args.controller.clone().unwrap_or_else(|| "(to be completed by the controller)".into()),
             "period": {"from": args.from, "to": args.to},
             "purposes": purposes,
             "categories_of_data_subjects": format!("users of the AI system and persons named in prompts ({} distinct data subjects in this period)", subjects.len()),
-            "categories_of_personal_data": ["prompts", "model responses", "retrieved context passages", "attribution of responses to sources"],
+            "categories_of_personal_data": categories,
             "recipients": recipients,
             "transfers_to_third_countries": "(to be completed by the controller: location of the model providers above)",
             "retention": format!("signed log leaves (no personal text) kept at least {retention_days} days; personal content until erasure"),

@@ -22,13 +22,16 @@ pub mod documents;
 pub mod eval;
 pub mod export;
 pub mod group;
+pub mod mcp;
 pub mod merkle;
 pub mod note;
+pub mod ops;
 pub mod par;
 pub mod record;
+pub mod replay;
 pub mod store;
 pub mod verify;
 
 pub use auditor::{Auditor, Content, LogError};
 pub use group::GroupCommit;
-pub use record::{ContextChunk, Decision, Entry, Evaluator, Model};
+pub use record::{ContextChunk, Decision, Entry, Evaluator, Event, Model};

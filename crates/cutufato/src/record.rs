@@ -109,6 +109,8 @@ pub struct Decision {
     pub evaluator: Option<Evaluator>,
     /// A human's review or override of the decision (who, what, why).
     pub human_override: Option<Value>,
+    /// The agent session this call belongs to (ties it to the events of the same session).
+    pub session: Option<String>,
 }
 
 impl Decision {
@@ -146,6 +148,11 @@ impl Decision {
 
     pub fn context(mut self, chunks: Vec<ContextChunk>) -> Self {
         self.context = chunks;
+        self
+    }
+
+    pub fn session(mut self, session: impl Into<String>) -> Self {
+        self.session = Some(session.into());
         self
     }
 
@@ -189,6 +196,91 @@ pub struct DecisionRecord {
     pub evaluator: Option<Evaluator>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub human_override_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}
+
+/// Something a tool did, recorded next to the model calls of the same session: the input of
+/// [`crate::Auditor::record_event`]. A Babuino run is `source: "babuino", action: "run"`; a
+/// Sentinel block is `source: "sentinel", action: "block"`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The tool that acted: lower-case letters, digits, `-`, `_` or `.`, at most 64 bytes.
+    pub source: String,
+    /// What it did, same alphabet.
+    pub action: String,
+    /// Short outcome kept in the leaf (`blocked`, `exit 0`, `timeout`): no personal data here.
+    pub outcome: Option<String>,
+    /// One line for people; erasable content, hashed in the leaf.
+    pub summary: String,
+    /// Full detail (a run report, a verdict); erasable content, hashed in the leaf.
+    pub data: Value,
+    pub session: Option<String>,
+    pub actor: Option<String>,
+    pub tenant: Option<String>,
+    /// Data subject the content is keyed to; defaults to the actor, else `"-"`.
+    pub subject: Option<String>,
+}
+
+impl Event {
+    /// An event of `source` doing `action`, with its summary line and detail.
+    pub fn new(
+        source: impl Into<String>,
+        action: impl Into<String>,
+        summary: impl Into<String>,
+        data: Value,
+    ) -> Self {
+        Self {
+            source: source.into(),
+            action: action.into(),
+            summary: summary.into(),
+            data,
+            ..Self::default()
+        }
+    }
+
+    pub fn outcome(mut self, outcome: impl Into<String>) -> Self {
+        self.outcome = Some(outcome.into());
+        self
+    }
+
+    pub fn session(mut self, session: impl Into<String>) -> Self {
+        self.session = Some(session.into());
+        self
+    }
+
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// The data subject the content is keyed to: `subject`, else `actor`, else `"-"`.
+    pub fn subject_or_default(&self) -> &str {
+        self.subject
+            .as_deref()
+            .or(self.actor.as_deref())
+            .unwrap_or("-")
+    }
+}
+
+/// An event as committed in the log: its summary and data are replaced by keyed hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub execution_id: String,
+    pub timestamp: String,
+    pub source: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub subject_ref: String,
+    pub summary_hash: String,
+    pub data_hash: String,
 }
 
 /// An erasure tombstone: the content of these records was destroyed.
@@ -223,6 +315,7 @@ pub enum Body {
     Decision(DecisionRecord),
     Erasure(ErasureRecord),
     KeyRotation(KeyRotationRecord),
+    Event(EventRecord),
 }
 
 impl Body {
@@ -231,6 +324,7 @@ impl Body {
             Body::Decision(d) => &d.execution_id,
             Body::Erasure(e) => &e.execution_id,
             Body::KeyRotation(k) => &k.execution_id,
+            Body::Event(e) => &e.execution_id,
         }
     }
     pub fn timestamp(&self) -> &str {
@@ -238,6 +332,7 @@ impl Body {
             Body::Decision(d) => &d.timestamp,
             Body::Erasure(e) => &e.timestamp,
             Body::KeyRotation(k) => &k.timestamp,
+            Body::Event(e) => &e.timestamp,
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -245,6 +340,7 @@ impl Body {
             Body::Decision(_) => "decision",
             Body::Erasure(_) => "erasure",
             Body::KeyRotation(_) => "key-rotation",
+            Body::Event(_) => "event",
         }
     }
 }

@@ -104,11 +104,12 @@ pub fn check_leaf(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum ContentStatus {
-    /// Prompt, response and chunk texts match their signed keyed hashes.
+    /// Prompt, response and chunk texts (or an event's summary and data) match their signed
+    /// keyed hashes.
     Matches { chunks: usize },
     /// The content was erased (the tree still verifies).
     Erased,
-    /// Not a decision: nothing to check.
+    /// Neither a decision nor an event: nothing to check.
     NotApplicable,
 }
 
@@ -119,10 +120,11 @@ pub fn check_content(
     content: Option<&Content>,
     key: Option<&[u8]>,
 ) -> Result<ContentStatus, Finding> {
-    let Body::Decision(d) = &entry.body else {
+    if !matches!(entry.body, Body::Decision(_) | Body::Event(_)) {
         return Ok(ContentStatus::NotApplicable);
-    };
-    let f = |code, msg: &str| finding(Some(index), Some(&d.execution_id), code, msg.to_owned());
+    }
+    let id = entry.body.execution_id();
+    let f = |code, msg: &str| finding(Some(index), Some(id), code, msg.to_owned());
     let (Some(c), Some(key)) = (content, key) else {
         if content.is_some() {
             return Err(f(
@@ -131,6 +133,27 @@ pub fn check_content(
             ));
         }
         return Ok(ContentStatus::Erased);
+    };
+    let d = match &entry.body {
+        Body::Decision(d) => d,
+        Body::Event(e) => {
+            let summary = c.summary.as_deref().unwrap_or_default();
+            if keyed_hash(key, summary.as_bytes()) != e.summary_hash {
+                return Err(f(
+                    "summary-mismatch",
+                    "event summary does not match its signed hash (content store edited)",
+                ));
+            }
+            let data = c.data.as_ref().and_then(|v| canonical(v).ok());
+            if data.map(|b| keyed_hash(key, &b)).as_deref() != Some(e.data_hash.as_str()) {
+                return Err(f(
+                    "data-mismatch",
+                    "event data does not match its signed hash (content store edited)",
+                ));
+            }
+            return Ok(ContentStatus::Matches { chunks: 0 });
+        }
+        _ => return Ok(ContentStatus::NotApplicable),
     };
     if keyed_hash(key, c.prompt.as_bytes()) != d.prompt_hash {
         return Err(f(
@@ -204,6 +227,9 @@ pub struct RecordReport {
 pub struct LogReport {
     pub entries: u64,
     pub decisions: u64,
+    /// Event records (what a tool did).
+    pub events: u64,
+    /// Decisions and events whose content was erased.
     pub erased: u64,
     pub checkpoints: u64,
     pub outside_checkpoints: u64,
@@ -239,6 +265,7 @@ struct RowOut {
     rotates_to: Option<String>,
     findings: Vec<Finding>,
     decision: bool,
+    event: bool,
     erased: bool,
 }
 
@@ -250,12 +277,14 @@ fn check_row(r: &RowIn, trusted: &[Verifier], origin: &str) -> RowOut {
         rotates_to: None,
         findings: Vec::new(),
         decision: false,
+        event: false,
         erased: false,
     };
     match check_leaf(r.idx, &r.leaf, trusted, origin) {
         Err(f) => out.findings.push(f),
         Ok(entry) => {
             out.decision = matches!(entry.body, Body::Decision(_));
+            out.event = matches!(entry.body, Body::Event(_));
             out.key_id = Some(entry.key_id.clone());
             if let Body::KeyRotation(k) = &entry.body {
                 out.rotates_to = Verifier::parse(&k.new_key).ok().map(|v| v.id_hex());
@@ -643,6 +672,7 @@ impl Auditor {
                 }
                 findings.extend(o.findings);
                 report.decisions += u64::from(o.decision);
+                report.events += u64::from(o.event);
                 report.erased += u64::from(o.erased);
                 frontier.push(o.leaf_hash, |_, _, _| {});
                 report.entries += 1;

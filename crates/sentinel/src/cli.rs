@@ -1,7 +1,8 @@
 //! Command line of sentinel (the binary only calls [`main`]).
 //!
 //! Exit codes: 0 everything allowed, 1 something warned (policy `warn-exit-code`), 2 something
-//! blocked, 3 usage error, 4 I/O, configuration or internal error.
+//! blocked, 3 usage error, 4 I/O, configuration or internal error (a missing `--audit` log too),
+//! 5 the verdicts were printed but could not be recorded in the `--audit` log.
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,9 +12,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::corpus::Corpora;
 use crate::ecosystem::{Ecosystem, PackageRef};
-use crate::engine::{Config, Engine};
+use crate::engine::Engine;
 use crate::manifest::{self, ManifestKind};
-use crate::policy::{FailMode, Policy};
+use crate::policy::Policy;
 use crate::report::{self, Format};
 use crate::verdict::{Decision, Verdict};
 
@@ -29,12 +30,14 @@ pub const EXIT_BLOCK: u8 = 2;
 pub const EXIT_USAGE: u8 = 3;
 /// Exit code: I/O, configuration or internal error.
 pub const EXIT_ERROR: u8 = 4;
+/// Exit code: the verdicts were printed but could not be recorded in the `--audit` log.
+pub const EXIT_AUDIT: u8 = 5;
 
 /// Sentinel: dependency firewall. Is this package real, the one meant, and safe?
 #[derive(Debug, Parser)]
 #[command(name = "sentinel", version, about, long_about = None)]
 #[command(
-    after_help = "Exit codes: 0 all allowed, 1 something warned, 2 something blocked, 3 usage error, 4 I/O or configuration error."
+    after_help = "Exit codes: 0 all allowed, 1 something warned, 2 something blocked, 3 usage error, 4 I/O or configuration error (also: no log at --audit DIR), 5 verdicts printed but not recorded in the --audit log."
 )]
 pub struct Cli {
     /// Options shared by every command.
@@ -69,6 +72,17 @@ pub struct GlobalArgs {
     /// Show information-only findings and facts too.
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Record blocks and warnings of check, scan, proxy, mcp and hook in this Cutufato log
+    /// (made by `cutufato init --dir DIR`). Fails closed: an answer that cannot be recorded is
+    /// not acted on (exit 5, proxy 503, MCP tool error, hook deny). See docs/sentinel-audit.md.
+    #[arg(long, global = true, env = "SENTINEL_AUDIT", value_name = "DIR")]
+    pub audit: Option<PathBuf>,
+    /// With --audit: record allowed verdicts too.
+    #[arg(long, global = true)]
+    pub audit_all: bool,
+    /// With --audit: the agent session the records belong to.
+    #[arg(long, global = true, env = "TRIAD_SESSION", value_name = "ID")]
+    pub audit_session: Option<String>,
 }
 
 /// Sentinel's commands. Other modules add variants here (`db`, `mcp`, `proxy`, `hook`).
@@ -237,37 +251,24 @@ pub struct UsageError(pub String);
 /// Loads the policy: `--policy`, else sentinel.toml upward from the working directory, else
 /// defaults; then applies the global flags.
 pub fn load_policy(g: &GlobalArgs) -> Result<(Policy, Option<PathBuf>)> {
-    let path = match &g.policy {
-        Some(p) => Some(p.clone()),
-        None => std::env::current_dir()
-            .ok()
-            .and_then(|d| Policy::find_upward(&d)),
-    };
-    let mut policy = match &path {
-        Some(p) => Policy::load(p).context("loading the policy (fix the file or pass --policy)")?,
-        None => Policy::default(),
-    };
-    if g.offline {
-        policy.offline = true;
+    crate::embed::load_policy(&engine_options(g))
+        .context("loading the policy (fix the file or pass --policy)")
+}
+
+fn engine_options(g: &GlobalArgs) -> crate::embed::EngineOptions {
+    crate::embed::EngineOptions {
+        policy: g.policy.clone(),
+        offline: g.offline,
+        cache_dir: g.cache_dir.clone(),
+        no_cache: g.no_cache,
+        fail_open: g.fail_open,
+        corpus_dir: g.corpus_dir.clone(),
     }
-    if g.fail_open {
-        policy.fail = FailMode::Open;
-    }
-    if let Some(d) = &g.cache_dir {
-        policy.cache.dir = Some(d.clone());
-    }
-    Ok((policy, path))
 }
 
 fn build_engine(g: &GlobalArgs) -> Result<Engine> {
-    let (policy, _) = load_policy(g)?;
-    let corpora = g.corpus_dir.as_deref().map(Corpora::from_dir);
-    Engine::new(Config {
-        policy,
-        corpora,
-        no_cache: g.no_cache,
-    })
-    .context("starting the engine")
+    // One constructor for the CLI and embedders (Babuino): same policy, env and corpora.
+    Ok(crate::embed::build_engine(&engine_options(g))?)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -318,16 +319,24 @@ pub fn run(cli: Cli) -> Result<u8> {
                 .iter()
                 .map(|s| PackageRef::parse(eco, s))
                 .collect();
+            let audit = frontends::open_audit(&g)?;
             let engine = build_engine(&g)?;
             let verdicts = runtime()?.block_on(engine.validate_many(&pkgs));
             print(&report::render(&verdicts, a.format, None, g.verbose))?;
-            Ok(exit_for(&verdicts, engine.policy()))
+            let ctx = crate::audit::AuditContext::new(crate::audit::Frontend::Check);
+            let items: Vec<_> = verdicts.iter().map(|v| (v, &ctx)).collect();
+            Ok(frontends::record(
+                audit.as_deref(),
+                &items,
+                exit_for(&verdicts, engine.policy()),
+            ))
         }
         Command::Scan(a) => {
             let kind = match &a.kind {
                 Some(k) => Some(k.parse::<ManifestKind>().map_err(UsageError)?),
                 None => None,
             };
+            let audit = frontends::open_audit(&g)?;
             let mut pkgs = Vec::new();
             let mut origins: Vec<String> = Vec::new();
             for f in &a.files {
@@ -376,7 +385,16 @@ pub fn run(cli: Cli) -> Result<u8> {
             } else {
                 print(&report::render(&verdicts, a.format, None, g.verbose))?;
             }
-            Ok(exit_for(&verdicts, engine.policy()))
+            let contexts: Vec<_> = origins
+                .iter()
+                .map(|o| crate::audit::AuditContext::manifest(crate::audit::Frontend::Scan, o))
+                .collect();
+            let items: Vec<_> = verdicts.iter().zip(&contexts).collect();
+            Ok(frontends::record(
+                audit.as_deref(),
+                &items,
+                exit_for(&verdicts, engine.policy()),
+            ))
         }
         Command::Corpus(CorpusCommand::Info) => {
             let (policy, _) = load_policy(&g)?;

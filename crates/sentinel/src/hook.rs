@@ -662,8 +662,18 @@ fn line(v: &Verdict) -> String {
 
 /// Decides on a hook input: finds the installs, validates them with a deadline.
 pub async fn decide(engine: &Engine, input: &HookInput, opts: &HookOptions) -> HookDecision {
+    decide_with_verdicts(engine, input, opts).await.0
+}
+
+/// [`decide`], with the verdicts behind the decision (empty when nothing was checked or the
+/// deadline passed), for the audit log.
+pub async fn decide_with_verdicts(
+    engine: &Engine,
+    input: &HookInput,
+    opts: &HookOptions,
+) -> (HookDecision, Vec<Verdict>) {
     let Some(cmd) = input.shell_command() else {
-        return HookDecision::Allow;
+        return (HookDecision::Allow, Vec::new());
     };
     let cwd = input
         .cwd
@@ -687,7 +697,7 @@ pub async fn decide(engine: &Engine, input: &HookInput, opts: &HookOptions) -> H
         }
     }
     if pkgs.is_empty() && problems.is_empty() {
-        return HookDecision::Allow;
+        return (HookDecision::Allow, Vec::new());
     }
     let verdicts = match tokio::time::timeout(opts.timeout, engine.validate_many(&pkgs)).await {
         Ok(v) => v,
@@ -697,7 +707,7 @@ pub async fn decide(engine: &Engine, input: &HookInput, opts: &HookOptions) -> H
                 pkgs.len(),
                 opts.timeout
             );
-            return if opts.fail_open {
+            let decision = if opts.fail_open {
                 tracing::warn!("{msg}; letting the command run (--fail-open)");
                 HookDecision::Allow
             } else {
@@ -705,6 +715,7 @@ pub async fn decide(engine: &Engine, input: &HookInput, opts: &HookOptions) -> H
                     "{msg}; the command is denied because unverified installs fail closed (retry, or configure --fail-open)"
                 ))
             };
+            return (decision, Vec::new());
         }
     };
     let blocked: Vec<String> = verdicts
@@ -717,21 +728,22 @@ pub async fn decide(engine: &Engine, input: &HookInput, opts: &HookOptions) -> H
         .filter(|v| v.decision == Decision::Warn)
         .map(line)
         .collect();
-    if !blocked.is_empty() || !problems.is_empty() {
+    let decision = if !blocked.is_empty() || !problems.is_empty() {
         let mut all = blocked;
         all.extend(problems);
-        return HookDecision::Deny(format!(
+        HookDecision::Deny(format!(
             "sentinel denied this install:\n{}\ndo not retry with the same package names",
             all.join("\n")
-        ));
-    }
-    if !warned.is_empty() {
-        return HookDecision::Ask(format!(
+        ))
+    } else if !warned.is_empty() {
+        HookDecision::Ask(format!(
             "sentinel warns about this install:\n{}",
             warned.join("\n")
-        ));
-    }
-    HookDecision::Allow
+        ))
+    } else {
+        HookDecision::Allow
+    };
+    (decision, verdicts)
 }
 
 /// The answer format the assistant expects.

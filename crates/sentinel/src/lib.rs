@@ -6,11 +6,13 @@
 #![forbid(unsafe_code)]
 
 pub mod advisory;
+pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod corpus;
 pub mod corpus_update;
 pub mod ecosystem;
+pub mod embed;
 pub mod engine;
 pub mod eval;
 pub mod hook;

@@ -7,6 +7,8 @@
 //! Malformed arguments (unknown ecosystem, missing name, both or neither of `path`/`content`)
 //! are JSON-RPC `invalid_params` errors. Transports: stdio (how assistants launch local servers)
 //! and streamable HTTP. Stdout is the protocol: nothing else may print there, logs go to stderr.
+//! With an audit log ([`SentinelMcp::with_audit`]) every call's verdicts are recorded before they
+//! are returned; a call whose verdicts cannot be recorded is a tool error (`isError: true`).
 #![deny(clippy::print_stdout)]
 
 use std::net::SocketAddr;
@@ -25,6 +27,7 @@ use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditContext, AuditLog, Frontend};
 use crate::manifest::{self, ManifestKind};
 use crate::memo::{MEMO_TTL, MemoEngine};
 use crate::{Decision, Ecosystem, Engine, PackageRef, Verdict};
@@ -240,6 +243,7 @@ reason before using it.";
 #[derive(Clone)]
 pub struct SentinelMcp {
     engine: Arc<MemoEngine>,
+    audit: Option<Arc<AuditLog>>,
     tool_router: ToolRouter<SentinelMcp>,
 }
 
@@ -255,8 +259,39 @@ impl SentinelMcp {
     pub fn new(engine: Arc<MemoEngine>) -> Self {
         SentinelMcp {
             engine,
+            audit: None,
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// Records the verdicts of every call in `log`; a call whose verdicts cannot be recorded
+    /// returns a tool error instead of the verdicts (fail closed).
+    pub fn with_audit(mut self, log: Option<Arc<AuditLog>>) -> Self {
+        self.audit = log;
+        self
+    }
+
+    /// The tool result for `verdicts`, after recording them when auditing.
+    async fn answer(
+        &self,
+        verdicts: Vec<Verdict>,
+        ctx: AuditContext,
+    ) -> Result<CallToolResult, ErrorData> {
+        if let Some(log) = self.audit.clone() {
+            let v = verdicts.clone();
+            // The append fsyncs: keep it off the async workers.
+            let recorded = tokio::task::spawn_blocking(move || log.record(&v, &ctx))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            if let Err(why) = recorded {
+                tracing::error!(error = %why, "audit append failed; verdicts withheld");
+                return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                    "sentinel could not record its verdicts in the audit log ({why}); no verdict is given: do not install or use these packages until the log is fixed and the check is repeated"
+                ))]));
+            }
+        }
+        tool_result(verdicts)
     }
 
     #[tool(
@@ -273,7 +308,8 @@ impl SentinelMcp {
         let pkg: PackageRef = args.into();
         let verdict = self.engine.validate(&pkg).await;
         tracing::info!(package = %pkg, decision = verdict.decision.label(), "validate_dependency");
-        tool_result(vec![verdict])
+        self.answer(vec![verdict], AuditContext::new(Frontend::Mcp))
+            .await
     }
 
     #[tool(
@@ -305,7 +341,8 @@ impl SentinelMcp {
         let pkgs: Vec<PackageRef> = args.packages.into_iter().map(Into::into).collect();
         let verdicts = self.engine.validate_all(&pkgs).await;
         tracing::info!(count = pkgs.len(), "validate_dependencies");
-        tool_result(verdicts)
+        self.answer(verdicts, AuditContext::new(Frontend::Mcp))
+            .await
     }
 
     #[tool(
@@ -325,6 +362,10 @@ impl SentinelMcp {
                     .map_err(|e| ErrorData::invalid_params(e, None))?,
             ),
             None => None,
+        };
+        let ctx = match &args.path {
+            Some(p) => AuditContext::manifest(Frontend::Mcp, p.clone()),
+            None => AuditContext::new(Frontend::Mcp),
         };
         let parsed = match (args.path, args.content) {
             (Some(_), Some(_)) => {
@@ -380,7 +421,7 @@ impl SentinelMcp {
         }
         let verdicts = self.engine.validate_all(&pkgs).await;
         tracing::info!(count = pkgs.len(), "scan_manifest");
-        tool_result(verdicts)
+        self.answer(verdicts, ctx).await
     }
 }
 
@@ -396,9 +437,11 @@ impl ServerHandler for SentinelMcp {
     }
 }
 
-/// Serves MCP over stdin/stdout until the client closes the pipe.
-pub async fn serve_stdio(engine: Engine) -> Result<(), McpError> {
+/// Serves MCP over stdin/stdout until the client closes the pipe; verdicts are recorded in
+/// `audit` when given.
+pub async fn serve_stdio(engine: Engine, audit: Option<Arc<AuditLog>>) -> Result<(), McpError> {
     let service = SentinelMcp::new(Arc::new(MemoEngine::new(engine, MEMO_TTL)))
+        .with_audit(audit)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| McpError::Start(e.to_string()))?;
@@ -409,10 +452,12 @@ pub async fn serve_stdio(engine: Engine) -> Result<(), McpError> {
     Ok(())
 }
 
-/// Serves MCP over streamable HTTP at `http://addr/mcp` until `shutdown` completes.
+/// Serves MCP over streamable HTTP at `http://addr/mcp` until `shutdown` completes; verdicts
+/// are recorded in `audit` when given.
 /// `on_bound` receives the bound address (useful with port 0).
 pub async fn serve_http(
     engine: Engine,
+    audit: Option<Arc<AuditLog>>,
     addr: SocketAddr,
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -422,7 +467,7 @@ pub async fn serve_http(
     config.json_response = true;
     let engine = Arc::new(MemoEngine::new(engine, MEMO_TTL));
     let service = StreamableHttpService::new(
-        move || Ok(SentinelMcp::new(engine.clone())),
+        move || Ok(SentinelMcp::new(engine.clone()).with_audit(audit.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );

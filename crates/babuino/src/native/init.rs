@@ -48,6 +48,9 @@ pub struct InitConfig {
     /// The program's stdin is descriptor 4 (babuino's own stdin); otherwise `/dev/null`.
     #[serde(default)]
     pub stdin_fd: bool,
+    /// Host directories bound read-only at these absolute sandbox paths (`/packages`).
+    #[serde(default)]
+    pub ro_mounts: Vec<(PathBuf, PathBuf)>,
 }
 
 /// A message from the init to the host.
@@ -526,6 +529,21 @@ fn build_root(chan: &Chan, cfg: &InitConfig) -> Result<(), SetupError> {
         let dst = r.join(CODE_MOUNT.trim_start_matches('/'));
         mkdirp(&dst)?;
         bind(code, &dst, ro, true)?;
+    }
+    for (host, inside) in &cfg.ro_mounts {
+        let rel = inside.strip_prefix("/").unwrap_or(inside);
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(SetupError {
+                what: format!("mount {}", inside.display()),
+                source: io::Error::from(io::ErrorKind::InvalidInput),
+            });
+        }
+        let dst = r.join(rel);
+        mkdirp(&dst)?;
+        bind(host, &dst, ro, true)?;
     }
     if let Some(sock) = &cfg.proxy_socket {
         let dst = r.join(PROXY_SOCKET_IN_SANDBOX.trim_start_matches('/'));

@@ -57,6 +57,13 @@ fn process_start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The `owner` line of a state directory: this process's pid and start time. A directory whose
+/// owner is gone is removed by [`reap_leftovers`].
+pub(crate) fn owner_line() -> String {
+    let me = std::process::id();
+    format!("{me} {}", process_start_time(me).unwrap_or(0))
+}
+
 fn owner_alive(owner: &str) -> bool {
     let mut it = owner.split_whitespace();
     let (Some(pid), Some(start)) = (it.next(), it.next()) else {
@@ -66,6 +73,22 @@ fn owner_alive(owner: &str) -> bool {
         return false;
     };
     process_start_time(pid) == Some(start)
+}
+
+/// Name prefix of scratch directories outside the runtime directory (the installed packages of
+/// `--packages`, in the temporary directory); a state entry names one in its `scratch` file.
+pub const SCRATCH_PREFIX: &str = "babuino-packages-";
+
+/// The scratch directory a state entry names, if it is one babuino makes (an absolute path whose
+/// last component has [`SCRATCH_PREFIX`]; nothing else is ever deleted from there).
+fn scratch_dir(state: &Path) -> Option<PathBuf> {
+    let raw = fs::read(state.join("scratch")).ok()?;
+    let p = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&raw));
+    let name = p.file_name()?.to_str()?;
+    (p.is_absolute()
+        && name.starts_with(SCRATCH_PREFIX)
+        && p.components().all(|c| !matches!(c, Component::ParentDir)))
+    .then_some(p)
 }
 
 /// Removes what runs whose `babuino` died left behind: kills their processes, removes their
@@ -101,6 +124,9 @@ pub fn reap_leftovers(dir: &Path) -> Vec<String> {
             cgroups = cgroup::candidate_dirs(&e.file_name().to_string_lossy());
         }
         cgroup::reap_dirs(&cgroups);
+        if let Some(scratch) = scratch_dir(&path) {
+            let _ = fs::remove_dir_all(scratch);
+        }
         let _ = fs::remove_dir_all(&path);
         reaped.push(e.file_name().to_string_lossy().into_owned());
     }
@@ -280,9 +306,7 @@ impl Backend for NativeBackend {
         let state = rt.join(&id);
         fs::create_dir(&state)
             .map_err(|e| BackendError::io(format!("create {}", state.display()), e))?;
-        let me = std::process::id();
-        let owner = format!("{me} {}", process_start_time(me).unwrap_or(0));
-        fs::write(state.join("owner"), owner)
+        fs::write(state.join("owner"), owner_line())
             .map_err(|e| BackendError::io("write run owner", e))?;
         let mut run = Run {
             report: RunReport::new(
@@ -423,6 +447,11 @@ impl NativeBackend {
             },
             cgroup_attach: cgroups.self_attach_files(),
             stdin_fd: spec.stdin,
+            ro_mounts: spec
+                .mounts
+                .iter()
+                .map(|m| (m.host.clone(), m.sandbox.clone()))
+                .collect(),
         };
         if let Some(out) = &spec.output_dir {
             fs::create_dir_all(out).map_err(|e| {
@@ -710,6 +739,30 @@ mod tests {
         // A file cut short is not left behind.
         assert!(write_output(out.path(), Path::new("short"), &mut &data[..], 100).is_err());
         assert!(!out.path().join("short").exists());
+    }
+
+    #[test]
+    fn only_babuino_scratch_dirs_are_reaped_with_their_state() {
+        let rt = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let scratch = tmp.path().join(format!("{SCRATCH_PREFIX}x"));
+        fs::create_dir(&scratch).unwrap();
+        let dead = rt.path().join("x-packages");
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join("owner"), "999999999 1").unwrap();
+        fs::write(dead.join("scratch"), scratch.as_os_str().as_encoded_bytes()).unwrap();
+        // A state entry naming something that is not a babuino scratch dir: never deleted.
+        let victim = tmp.path().join("precious");
+        fs::create_dir(&victim).unwrap();
+        let other = rt.path().join("y-packages");
+        fs::create_dir(&other).unwrap();
+        fs::write(other.join("owner"), "999999999 1").unwrap();
+        fs::write(other.join("scratch"), victim.as_os_str().as_encoded_bytes()).unwrap();
+        let mut reaped = reap_leftovers(rt.path());
+        reaped.sort();
+        assert_eq!(reaped, ["x-packages", "y-packages"]);
+        assert!(!scratch.exists());
+        assert!(victim.exists());
     }
 
     #[test]

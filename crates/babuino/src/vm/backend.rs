@@ -86,6 +86,15 @@ impl Backend for VmBackend {
         let unavailable = |why: String| BackendError::Unavailable(BackendKind::Kvm, why);
         let assets = assets::load(&self.asset_dir).map_err(|e| unavailable(e.to_string()))?;
         spec.check_code_dir()?;
+        if let Some(m) = spec.mounts.first() {
+            // The guest has no way to see host directories other than the code directory yet:
+            // refuse rather than run without what the spec promised.
+            return Err(unavailable(format!(
+                "the micro-VM cannot mount {} at {} (only the native backend mounts extra directories)",
+                m.host.display(),
+                m.sandbox.display()
+            )));
+        }
         let memory_mib = spec.limits.memory_bytes >> 20;
         if memory_mib < MIN_MEMORY_MIB {
             return Err(BackendError::Setup(format!(
@@ -254,6 +263,7 @@ impl Backend for VmBackend {
             run_ms: vm.run_ms as f64,
             teardown_ms: teardown.elapsed().as_secs_f64() * 1000.0,
             total_ms: total,
+            install_ms: None,
         };
         Ok(report)
     }

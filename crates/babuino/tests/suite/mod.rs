@@ -5,4 +5,5 @@ mod native_limits;
 mod native_network;
 mod native_unprivileged;
 mod native_util;
+mod packages;
 mod vm;

@@ -16,7 +16,7 @@ use serde_json::Value;
 /// One VM at a time: the host has two cores and TCG is CPU-bound.
 static VM_LOCK: Mutex<()> = Mutex::new(());
 
-fn cache_dir() -> PathBuf {
+pub(super) fn cache_dir() -> PathBuf {
     match std::env::var_os("TRIAD_CACHE").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d).join("babuino"),
         None => {
@@ -35,7 +35,7 @@ fn babuino() -> Command {
 }
 
 /// Builds the assets once per test binary (a no-op when cached); None = skip (no QEMU).
-fn ready() -> Option<std::sync::MutexGuard<'static, ()>> {
+pub(super) fn ready() -> Option<std::sync::MutexGuard<'static, ()>> {
     static SETUP: OnceLock<Result<(), String>> = OnceLock::new();
     if Command::new("qemu-system-x86_64")
         .arg("--version")

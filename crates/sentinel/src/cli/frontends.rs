@@ -7,9 +7,64 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 
-use super::{EXIT_ALLOW, EXIT_BLOCK, GlobalArgs, UsageError, build_engine, runtime};
+use super::{EXIT_ALLOW, EXIT_AUDIT, EXIT_BLOCK, GlobalArgs, UsageError, build_engine, runtime};
+use crate::audit::{AuditContext, AuditError, AuditLog, AuditOptions, AuditingGate, Frontend};
 use crate::hook::{self, HookDecision, HookInput, HookOptions};
-use crate::proxy::{Proxy, ProxyConfig};
+use crate::proxy::{Gate, Proxy, ProxyConfig};
+use crate::verdict::Verdict;
+
+/// Opens the `--audit` log (`None` without the flag). A missing or unwritable log is an error
+/// (exit 4) naming `cutufato init --dir DIR`; a bad session id is a usage error (exit 3).
+pub(super) fn open_audit(g: &GlobalArgs) -> Result<Option<Arc<AuditLog>>> {
+    let Some(dir) = &g.audit else {
+        if g.audit_all {
+            return Err(
+                UsageError("--audit-all needs --audit DIR (or SENTINEL_AUDIT)".into()).into(),
+            );
+        }
+        return Ok(None);
+    };
+    let options = AuditOptions {
+        all: g.audit_all,
+        session: g.audit_session.clone(),
+    };
+    match AuditLog::open(dir, options) {
+        Ok(log) => Ok(Some(Arc::new(log))),
+        Err(e @ AuditError::Session(_)) => Err(UsageError(e.to_string()).into()),
+        Err(e) => Err(anyhow::Error::new(e).context("opening the audit log")),
+    }
+}
+
+/// Records the verdicts of a `check` or `scan` (already printed); returns `code`, or
+/// [`EXIT_AUDIT`] with the error on stderr when they could not be recorded.
+pub(super) fn record(
+    audit: Option<&AuditLog>,
+    items: &[(&Verdict, &AuditContext)],
+    code: u8,
+) -> u8 {
+    let Some(log) = audit else {
+        return code;
+    };
+    match log.record_each(items) {
+        Ok(ids) => {
+            if !ids.is_empty() {
+                eprintln!(
+                    "sentinel: recorded {} event(s) in {} ({})",
+                    ids.len(),
+                    log.dir().display(),
+                    ids.join(", ")
+                );
+            }
+            code
+        }
+        Err(e) => {
+            eprintln!(
+                "sentinel: error: {e}; the verdicts above were NOT recorded: do not act on them until the log is fixed"
+            );
+            EXIT_AUDIT
+        }
+    }
+}
 
 /// `sentinel mcp`.
 #[derive(Debug, Args)]
@@ -108,15 +163,17 @@ async fn ctrl_c() {
 
 /// `sentinel mcp`: serves until the client closes stdin (stdio) or Ctrl-C (HTTP).
 pub fn mcp(a: McpArgs, g: &GlobalArgs) -> Result<u8> {
+    let audit = open_audit(g)?;
     let engine = build_engine(g)?;
     let rt = runtime()?;
     match a.http {
         None => rt
-            .block_on(crate::mcp::serve_stdio(engine))
+            .block_on(crate::mcp::serve_stdio(engine, audit))
             .context("serving mcp over stdio")?,
         Some(addr) => rt
             .block_on(crate::mcp::serve_http(
                 engine,
+                audit,
                 addr,
                 |bound| eprintln!("sentinel mcp listening on http://{bound}/mcp"),
                 ctrl_c(),
@@ -128,6 +185,7 @@ pub fn mcp(a: McpArgs, g: &GlobalArgs) -> Result<u8> {
 
 /// `sentinel proxy`: serves until Ctrl-C.
 pub fn proxy(a: ProxyArgs, g: &GlobalArgs) -> Result<u8> {
+    let audit = open_audit(g)?;
     let engine = build_engine(g)?;
     let config = ProxyConfig {
         pypi_simple: a.pypi_upstream,
@@ -137,13 +195,23 @@ pub fn proxy(a: ProxyArgs, g: &GlobalArgs) -> Result<u8> {
         max_document_bytes: a.max_document_bytes,
         upstream_timeout: seconds(a.upstream_timeout, "--upstream-timeout")?,
     };
-    let gate = crate::memo::MemoEngine::new(engine, crate::memo::MEMO_TTL);
-    let proxy = Proxy::new(config, Arc::new(gate)).map_err(|e| UsageError(e.to_string()))?;
+    let memo = crate::memo::MemoEngine::new(engine, crate::memo::MEMO_TTL);
+    let gate: Arc<dyn Gate> = match &audit {
+        Some(log) => Arc::new(AuditingGate::new(Arc::new(memo), log.clone())),
+        None => Arc::new(memo),
+    };
+    let proxy = Proxy::new(config, gate).map_err(|e| UsageError(e.to_string()))?;
     runtime()?
         .block_on(proxy.serve(
             a.listen,
             |bound| {
                 eprintln!("sentinel proxy listening on http://{bound}");
+                if let Some(log) = &audit {
+                    eprintln!(
+                        "  recording verdicts in the audit log {}",
+                        log.dir().display()
+                    );
+                }
                 eprintln!("  pip install --index-url http://{bound}/pypi/simple <package>");
                 eprintln!("  npm install --registry http://{bound}/npm <package>");
             },
@@ -156,8 +224,16 @@ pub fn proxy(a: ProxyArgs, g: &GlobalArgs) -> Result<u8> {
 /// `sentinel hook`: one decision for the JSON on stdin. Exit 0 with the decision JSON on stdout
 /// (nothing when allowed); exit 2 with the reason on stderr when no decision could be made
 /// (unreadable input), which assistants treat as "blocked".
+///
+/// Every failure before a decision (bad `--timeout`, policy error, missing `--audit` log) exits 2
+/// as well: assistants treat other non-zero codes as a failed hook and run the command anyway.
 pub fn hook(a: HookArgs, g: &GlobalArgs) -> Result<u8> {
-    let timeout = seconds(a.timeout, "--timeout")?;
+    let undecided = |e: anyhow::Error| {
+        eprintln!("sentinel hook: {e:#}; the command is denied");
+        EXIT_BLOCK
+    };
+    // The input is read first, whatever happens next: exiting before the assistant has written
+    // it would fail its write instead of giving the decision.
     let mut raw = String::new();
     if let Err(e) = std::io::stdin()
         .take(16 * 1024 * 1024)
@@ -175,12 +251,27 @@ pub fn hook(a: HookArgs, g: &GlobalArgs) -> Result<u8> {
             return Ok(EXIT_BLOCK);
         }
     };
-    let engine = build_engine(g)?;
+    let timeout = match seconds(a.timeout, "--timeout") {
+        Ok(t) => t,
+        Err(e) => return Ok(undecided(e)),
+    };
+    let (audit, engine, rt) = match (|| Ok((open_audit(g)?, build_engine(g)?, runtime()?)))() {
+        Ok(parts) => parts,
+        Err(e) => return Ok(undecided(e)),
+    };
     let opts = HookOptions {
         timeout,
         fail_open: a.on_timeout == OnTimeout::Allow,
     };
-    let decision = runtime()?.block_on(hook::decide(&engine, &input, &opts));
+    let (mut decision, verdicts) = rt.block_on(hook::decide_with_verdicts(&engine, &input, &opts));
+    if let Some(log) = &audit {
+        let ctx = AuditContext::new(Frontend::Hook);
+        if let Err(e) = log.record(&verdicts, &ctx) {
+            decision = HookDecision::Deny(format!(
+                "sentinel could not record its verdicts in the audit log ({e}); the command is denied until the log is fixed"
+            ));
+        }
+    }
     if let HookDecision::Deny(r) | HookDecision::Ask(r) = &decision {
         eprintln!("{r}");
     }

@@ -31,6 +31,24 @@ pub struct Query {
     pub version: Option<String>,
 }
 
+impl Query {
+    /// The package the engine is asked about.
+    pub fn package(&self) -> crate::PackageRef {
+        crate::PackageRef {
+            ecosystem: match self.registry {
+                Registry::Pypi => crate::Ecosystem::Pypi,
+                Registry::Npm => crate::Ecosystem::Npm,
+            },
+            name: self.name.clone(),
+            version: self.version.clone(),
+        }
+    }
+}
+
+/// Rule of a refusal because the judgement could not be recorded in the audit log
+/// ([`crate::audit::AuditingGate`]): the proxy answers 503 and serves nothing.
+pub const AUDIT_FAILED: &str = "audit-failed";
+
 /// The answer the proxy acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {

@@ -9,7 +9,9 @@
 //! and links that leave the configured files upstream removed; files of a blocked project or
 //! version are refused with 403, the reason in the status line and the body (pip prints the
 //! status line; it hides errors on index pages, which is why the page itself is still served).
-//! Hallucinated names that the upstream does not know get 404 with the same reason.
+//! Hallucinated names that the upstream does not know get 404 with the same reason. A gate that
+//! could not record its judgement ([`gate::AUDIT_FAILED`], see [`crate::audit::AuditingGate`])
+//! turns the request into a 503: nothing is served unrecorded.
 //!
 //! What it does not do: cache, serve the full project index (`/pypi/simple/`), search, audit
 //! or publish endpoints. Anything it does not understand is refused (404), never passed through.
@@ -28,6 +30,10 @@ use bytes::Bytes;
 use reqwest::Url;
 
 pub use gate::{Gate, Judgement, Query, Registry};
+
+/// Rules that condemn a name as such (not one of its releases): an npm document blocked for one
+/// of them is refused outright; for other rules only the blocked versions are removed.
+pub const NAME_RULES: &[&str] = &["typosquat", "not-found", "invalid-name", "denied-by-policy"];
 
 /// Errors while starting the proxy.
 #[derive(Debug, thiserror::Error)]
@@ -241,9 +247,19 @@ impl Proxy {
         format!("http://{host}")
     }
 
-    async fn judge(&self, queries: Vec<Query>) -> Vec<Judgement> {
+    /// Asks the gate. A judgement that could not be recorded in the audit log
+    /// ([`gate::AUDIT_FAILED`]) turns the whole request into a 503: nothing unrecorded is served.
+    async fn judge(&self, queries: Vec<Query>) -> Result<Vec<Judgement>, Response> {
         let n = queries.len();
+        let npm = queries.first().is_some_and(|q| q.registry == Registry::Npm);
         let mut out = self.inner.gate.judge(queries).await;
+        if let Some(j) = out.iter().find(|j| j.rule == gate::AUDIT_FAILED) {
+            return Err(refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("sentinel cannot serve this: {}", j.reason),
+                npm,
+            ));
+        }
         // A gate that answers fewer questions than asked fails closed.
         while out.len() < n {
             out.push(Judgement {
@@ -253,7 +269,7 @@ impl Proxy {
                 alternative: None,
             });
         }
-        out
+        Ok(out)
     }
 
     async fn judge_one(
@@ -261,14 +277,14 @@ impl Proxy {
         registry: Registry,
         name: &str,
         version: Option<&str>,
-    ) -> (Query, Judgement) {
+    ) -> Result<(Query, Judgement), Response> {
         let q = Query {
             registry,
             name: name.to_string(),
             version: version.map(str::to_string),
         };
-        let j = self.judge(vec![q.clone()]).await.remove(0);
-        (q, j)
+        let j = self.judge(vec![q.clone()]).await?.remove(0);
+        Ok((q, j))
     }
 
     async fn pypi_page(&self, project: &str, headers: &HeaderMap, base: &str) -> Response {
@@ -280,7 +296,10 @@ impl Proxy {
             // PEP 503: clients are redirected to the normalised name.
             return redirect(&format!("{base}/pypi/simple/{name}/"));
         }
-        let (query, judgement) = self.judge_one(Registry::Pypi, &name, None).await;
+        let (query, judgement) = match self.judge_one(Registry::Pypi, &name, None).await {
+            Ok(qj) => qj,
+            Err(resp) => return resp,
+        };
         let Ok(url) = self.inner.pypi_simple.join(&format!("{name}/")) else {
             return plain(StatusCode::NOT_FOUND, "not a valid project name");
         };
@@ -335,12 +354,19 @@ impl Proxy {
         if rest.split('/').any(|s| s == ".." || s == ".") {
             return plain(StatusCode::NOT_FOUND, "invalid file path");
         }
-        let (query, judgement) = self.judge_one(Registry::Pypi, &name, Some(&version)).await;
+        let (query, judgement) = match self.judge_one(Registry::Pypi, &name, Some(&version)).await {
+            Ok(qj) => qj,
+            Err(resp) => return resp,
+        };
         if !judgement.allowed {
             return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), false);
         }
-        let Ok(url) = self.inner.pypi_files.join(rest) else {
-            return plain(StatusCode::NOT_FOUND, "invalid file path");
+        // `rest` comes from the client: a scheme-relative (`//host/…`) or absolute (`http://…`)
+        // path would make `join` leave the files upstream, so the proxy would fetch any URL the
+        // client names (a host service, another registry) under an allowed file name.
+        let url = match self.inner.pypi_files.join(rest) {
+            Ok(u) if within(&self.inner.pypi_files, &u) => u,
+            _ => return plain(StatusCode::NOT_FOUND, "invalid file path"),
         };
         self.stream(url).await
     }
@@ -356,9 +382,11 @@ impl Proxy {
             self.judge_one(Registry::Npm, name, None),
             self.fetch_document(&url, accept)
         );
-        let (query, judgement) = pkg;
-        let name_rules = ["typosquat", "not-found", "invalid-name", "denied-by-policy"];
-        if !judgement.allowed && name_rules.contains(&judgement.rule.as_str()) {
+        let (query, judgement) = match pkg {
+            Ok(qj) => qj,
+            Err(resp) => return resp,
+        };
+        if !judgement.allowed && NAME_RULES.contains(&judgement.rule.as_str()) {
             return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), true);
         }
         let upstream = match upstream {
@@ -386,7 +414,10 @@ impl Proxy {
                 version: Some(v.clone()),
             })
             .collect();
-        let verdicts = self.judge(queries.clone()).await;
+        let verdicts = match self.judge(queries.clone()).await {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        };
         let allowed: std::collections::HashSet<&str> = versions
             .iter()
             .zip(&verdicts)
@@ -442,7 +473,10 @@ impl Proxy {
     }
 
     async fn npm_tarball(&self, name: &str, file: &str, version: &str) -> Response {
-        let (query, judgement) = self.judge_one(Registry::Npm, name, Some(version)).await;
+        let (query, judgement) = match self.judge_one(Registry::Npm, name, Some(version)).await {
+            Ok(qj) => qj,
+            Err(resp) => return resp,
+        };
         if !judgement.allowed {
             return refusal(StatusCode::FORBIDDEN, &judgement.message(&query), true);
         }
@@ -598,6 +632,11 @@ fn refusal(status: StatusCode, msg: &str, json: bool) -> Response {
     resp
 }
 
+/// True when `url` is on `base`'s origin and under its path (what a joined client path must be).
+fn within(base: &Url, url: &Url) -> bool {
+    url.origin() == base.origin() && url.path().starts_with(base.path())
+}
+
 fn upstream_failure(url: &Url, e: &reqwest::Error) -> Response {
     tracing::warn!(%url, error = %e, "upstream request failed");
     let status = if e.is_timeout() {
@@ -621,17 +660,7 @@ fn too_large(url: &Url, limit: usize) -> Response {
 impl Gate for crate::memo::MemoEngine {
     fn judge(&self, queries: Vec<Query>) -> futures::future::BoxFuture<'_, Vec<Judgement>> {
         Box::pin(async move {
-            let pkgs: Vec<crate::PackageRef> = queries
-                .iter()
-                .map(|q| crate::PackageRef {
-                    ecosystem: match q.registry {
-                        Registry::Pypi => crate::Ecosystem::Pypi,
-                        Registry::Npm => crate::Ecosystem::Npm,
-                    },
-                    name: q.name.clone(),
-                    version: q.version.clone(),
-                })
-                .collect();
+            let pkgs: Vec<crate::PackageRef> = queries.iter().map(Query::package).collect();
             self.validate_all(&pkgs)
                 .await
                 .iter()
@@ -655,5 +684,30 @@ pub fn judgement_of(v: &crate::Verdict) -> Judgement {
         rule: main.map_or_else(|| "blocked".to_string(), |f| f.code.clone()),
         reason: main.map_or_else(|| "blocked by policy".to_string(), |f| f.message.clone()),
         alternative: v.suggestions.first().map(|s| s.name.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_paths_cannot_leave_the_files_upstream() {
+        let base = parse_url("https://files.pythonhosted.org/").unwrap();
+        let ok = base
+            .join("packages/b7/ce/six-1.17.0-py2.py3-none-any.whl")
+            .unwrap();
+        assert!(within(&base, &ok));
+        for evil in [
+            "//127.0.0.1:8080/six-1.17.0-py2.py3-none-any.whl",
+            "http://evil.example/six-1.17.0-py2.py3-none-any.whl",
+            "https://files.pythonhosted.org.evil.example/six-1.17.0-py2.py3-none-any.whl",
+        ] {
+            let joined = base.join(evil).unwrap();
+            assert!(!within(&base, &joined), "{evil} -> {joined}");
+        }
+        let sub = parse_url("http://127.0.0.1:9/files/").unwrap();
+        assert!(!within(&sub, &sub.join("/other/x.whl").unwrap()));
+        assert!(within(&sub, &sub.join("a/x.whl").unwrap()));
     }
 }

@@ -220,3 +220,25 @@ fn hook_denies_when_the_input_is_not_hook_json() {
         "{err}"
     );
 }
+
+#[test]
+fn hook_denies_with_exit_2_when_it_cannot_start() {
+    // Assistants run the command when a hook fails with any code but 2: a broken policy or a
+    // bad flag value must not let installs through.
+    let up = Upstream::start();
+    let env = Env::new();
+    std::fs::write(&env.policy, "fail = \"sometimes\"\n").unwrap();
+    let mut c = env.sentinel(&up);
+    c.arg("hook");
+    let out = run(c, &claude("pip install siix", env.dir.path()));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("policy") && err.contains("denied"), "{err}");
+
+    let env = Env::new();
+    let mut c = env.sentinel(&up);
+    c.args(["hook", "--timeout", "0"]);
+    let out = run(c, &claude("pip install six", env.dir.path()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--timeout"));
+}

@@ -4,6 +4,7 @@ mod upstream;
 mod advisory;
 mod advisory_cli;
 mod advisory_online;
+mod audit;
 mod cache;
 mod check;
 mod eval;

@@ -249,7 +249,9 @@ impl Env {
             )
             .env("SENTINEL_CACHE_DIR", self.dir.path().join("cache"))
             .env_remove("SENTINEL_POLICY")
-            .env_remove("SENTINEL_LOG");
+            .env_remove("SENTINEL_LOG")
+            .env_remove("SENTINEL_AUDIT")
+            .env_remove("TRIAD_SESSION");
         c
     }
 }
