@@ -145,6 +145,19 @@ fn version_key(eco: Ecosystem, v: &str) -> String {
 }
 
 /// A Go pseudo-version: `vX.Y.Z-[pre.]yyyymmddhhmmss-abcdefabcdef`.
+/// `381311140` → `381,311,140`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn is_go_pseudo_version(v: &str) -> bool {
     let mut parts = v.rsplitn(3, '-');
     let (Some(hash), Some(time)) = (parts.next(), parts.next()) else {
@@ -575,7 +588,10 @@ impl Engine {
                         f.evidence["target_downloads_month"] = json!(target);
                         if det.clears_popularity_gap(m, downloads) {
                             f.message.push_str(&format!(
-                                " (popular in its own right: {downloads} downloads a month, {target} for the target; at most a warning)"
+                                " (popular in its own right: {} downloads a month, {:.1} % of the target's {}; at most a warning)",
+                                thousands(downloads),
+                                downloads as f64 * 100.0 / target.max(1) as f64,
+                                thousands(target)
                             ));
                             f.evidence["established"] = json!(true);
                             f.severity = Severity::Medium;
@@ -852,6 +868,14 @@ mod tests {
             version_key(Ecosystem::Npm, "1.0"),
             version_key(Ecosystem::Npm, "1.0.0")
         );
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(381_311_140), "381,311,140");
     }
 
     #[test]
