@@ -27,6 +27,9 @@ pub enum CorpusError {
     },
 }
 
+/// The corpus figure column that holds monthly downloads (npm).
+pub const DOWNLOADS_COLUMN: &str = "downloads_month";
+
 /// Names ranked at or above this get a two-edit deletion index.
 pub const TWO_EDIT_INDEX_TOP: u32 = 2_000;
 /// Names shorter than this are not indexed for two edits (too many short neighbours).
@@ -89,6 +92,10 @@ pub struct Corpus {
     pub names: Vec<&'static str>,
     /// The same names as published (`rust_decimal`, `PyYAML`), for messages and suggestions.
     display: Vec<&'static str>,
+    /// The popularity figure of each name as written in the file (parsed on use).
+    figures: Vec<&'static str>,
+    /// What the figure means (the header's second column: `downloads_month`, `rank`, …).
+    pub figure_column: &'static str,
     rank: HashMap<&'static str, u32>,
     /// Name with all delimiters (and npm `@`/`/`) removed → best rank; sorted words → best rank;
     /// npm scopes → best rank. Built on first use.
@@ -102,9 +109,49 @@ pub struct Corpus {
 
 #[derive(Debug, Default)]
 struct Secondary {
-    skeleton: HashMap<String, u32>,
-    words: HashMap<String, u32>,
+    /// The two best ranks per key: a leave-one-out check of the best name still sees the next.
+    skeleton: HashMap<String, [u32; 2]>,
+    words: HashMap<String, [u32; 2]>,
     scopes: HashMap<String, u32>,
+    /// Go module paths on a code host with the owner left out (`github.com//mux`) → ranks of
+    /// the names with that repository path, for owner look-alikes and impersonations.
+    go_repos: HashMap<String, Vec<u32>>,
+}
+
+/// Code hosts where the second path element of a Go module is the account that owns it.
+pub const GO_CODE_HOSTS: [&str; 6] = [
+    "github.com",
+    "gitlab.com",
+    "bitbucket.org",
+    "codeberg.org",
+    "gitee.com",
+    "git.sr.ht",
+];
+
+/// Splits a Go module path on a code host into `(host, owner, rest)`:
+/// `github.com/gorilla/mux/v2` → `("github.com", "gorilla", "mux/v2")`.
+pub fn go_owner_split(path: &str) -> Option<(&str, &str, &str)> {
+    let mut it = path.splitn(3, '/');
+    let host = it.next()?;
+    let owner = it.next()?;
+    let rest = it.next()?;
+    (GO_CODE_HOSTS.contains(&host) && !owner.is_empty() && !rest.is_empty())
+        .then_some((host, owner, rest))
+}
+
+/// The publishing namespace of a Go module: only its owner can publish below it. On a code host
+/// it is `host/owner`; `gopkg.in/user/pkg.v1` → `gopkg.in/user`; plain `gopkg.in/pkg.v1` has
+/// none (it redirects to `github.com/go-pkg/pkg`); any other (vanity) domain is one namespace.
+pub fn go_namespace(path: &str) -> Option<&str> {
+    if let Some((host, owner, _)) = go_owner_split(path) {
+        return path.get(..host.len() + 1 + owner.len());
+    }
+    let (host, rest) = path.split_once('/')?;
+    if host == "gopkg.in" {
+        let (user, _) = rest.split_once('/')?;
+        return path.get(..host.len() + 1 + user.len());
+    }
+    Some(host)
 }
 
 impl Corpus {
@@ -117,18 +164,24 @@ impl Corpus {
             source: source.to_string(),
             names: Vec::with_capacity(rows),
             display: Vec::with_capacity(rows),
+            figures: Vec::with_capacity(rows),
             rank: HashMap::with_capacity(rows),
             ..Corpus::default()
         };
         let mut lines = text.lines();
         // Header.
-        lines.next();
+        c.figure_column = lines
+            .next()
+            .and_then(|h| h.split('\t').nth(1))
+            .unwrap_or("")
+            .trim();
         for line in lines {
-            let name = line.split('\t').next().unwrap_or("").trim();
+            let mut cols = line.split('\t');
+            let name = cols.next().unwrap_or("").trim();
             if name.is_empty() || name.starts_with('#') {
                 continue;
             }
-            c.push(ecosystem, name);
+            c.push(ecosystem, name, cols.next().unwrap_or("").trim());
         }
         c
     }
@@ -138,7 +191,7 @@ impl Corpus {
         Self::parse(ecosystem, Box::leak(text.into_boxed_str()), source)
     }
 
-    fn push(&mut self, ecosystem: Ecosystem, name: &'static str) {
+    fn push(&mut self, ecosystem: Ecosystem, name: &'static str, figure: &'static str) {
         let norm = ecosystem.normalize(name);
         // Most names are already normal: borrow them; leak the rare normalised copy.
         let norm: &'static str = if norm == name {
@@ -153,6 +206,7 @@ impl Corpus {
         self.rank.insert(norm, r);
         self.names.push(norm);
         self.display.push(name);
+        self.figures.push(figure);
     }
 
     fn secondary(&self) -> &Secondary {
@@ -160,14 +214,33 @@ impl Corpus {
             let mut s = Secondary::default();
             for (i, norm) in self.names.iter().enumerate() {
                 let r = i as u32 + 1;
-                s.skeleton.entry(skeleton(norm)).or_insert(r);
+                fn keep(e: &mut [u32; 2], r: u32) {
+                    if e[1] == 0 {
+                        e[1] = r;
+                    }
+                }
+                s.skeleton
+                    .entry(skeleton(norm))
+                    .and_modify(|e| keep(e, r))
+                    .or_insert([r, 0]);
                 if let Some(k) = word_key(norm) {
-                    s.words.entry(k).or_insert(r);
+                    s.words
+                        .entry(k)
+                        .and_modify(|e| keep(e, r))
+                        .or_insert([r, 0]);
                 }
                 if let Some(rest) = norm.strip_prefix('@')
                     && let Some((scope, _)) = rest.split_once('/')
                 {
                     s.scopes.entry(scope.to_string()).or_insert(r);
+                }
+                if self.ecosystem == Some(Ecosystem::Go)
+                    && let Some((host, _, rest)) = go_owner_split(norm)
+                {
+                    s.go_repos
+                        .entry(format!("{host}//{rest}"))
+                        .or_default()
+                        .push(r);
                 }
             }
             s
@@ -202,14 +275,38 @@ impl Corpus {
             .copied()
     }
 
+    /// Monthly downloads of the name at a rank, when the corpus figure is a download count
+    /// (npm: `downloads_month`).
+    pub fn downloads_at(&self, rank: u32) -> Option<u64> {
+        if self.figure_column != DOWNLOADS_COLUMN {
+            return None;
+        }
+        self.figures
+            .get(usize::try_from(rank).ok()?.checked_sub(1)?)?
+            .parse()
+            .ok()
+    }
+
     /// Best rank among names with this skeleton.
     pub fn skeleton_rank(&self, skel: &str) -> Option<u32> {
-        self.secondary().skeleton.get(skel).copied()
+        self.secondary().skeleton.get(skel).map(|e| e[0])
+    }
+
+    /// The two best ranks among names with this skeleton (best first).
+    pub fn skeleton_ranks(&self, skel: &str) -> impl Iterator<Item = u32> + '_ {
+        let e = self.secondary().skeleton.get(skel).copied();
+        e.into_iter().flatten().filter(|r| *r > 0)
     }
 
     /// Best rank among names with these sorted words.
     pub fn words_rank(&self, key: &str) -> Option<u32> {
-        self.secondary().words.get(key).copied()
+        self.secondary().words.get(key).map(|e| e[0])
+    }
+
+    /// The two best ranks among names with these sorted words (best first).
+    pub fn words_ranks(&self, key: &str) -> impl Iterator<Item = u32> + '_ {
+        let e = self.secondary().words.get(key).copied();
+        e.into_iter().flatten().filter(|r| *r > 0)
     }
 
     /// The published spelling of the name at a rank.
@@ -242,6 +339,14 @@ impl Corpus {
                 m
             })
             .get(form)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Ranks (best first) of Go modules on `host` whose path after the owner is `rest`.
+    pub fn go_repo_ranks(&self, host: &str, rest: &str) -> &[u32] {
+        self.secondary()
+            .go_repos
+            .get(&format!("{host}//{rest}"))
             .map_or(&[], Vec::as_slice)
     }
 
@@ -356,6 +461,16 @@ mod tests {
         assert_eq!(c.rank("zope-interface"), Some(3));
         assert_eq!(c.skeleton_rank("zopeinterface"), Some(3));
         assert_eq!(c.name_at(2), Some("numpy"));
+        assert_eq!(c.figure_column, "rank");
+        assert_eq!(c.downloads_at(1), None, "a rank is not a download count");
+        let npm = Corpus::parse(
+            Ecosystem::Npm,
+            "name\tdownloads_month\nlodash\t452434618\nx\tn/a\n",
+            "t",
+        );
+        assert_eq!(npm.downloads_at(1), Some(452_434_618));
+        assert_eq!(npm.downloads_at(2), None);
+        assert_eq!(npm.downloads_at(3), None);
     }
 
     #[test]

@@ -145,6 +145,19 @@ fn version_key(eco: Ecosystem, v: &str) -> String {
 }
 
 /// A Go pseudo-version: `vX.Y.Z-[pre.]yyyymmddhhmmss-abcdefabcdef`.
+/// `381311140` → `381,311,140`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn is_go_pseudo_version(v: &str) -> bool {
     let mut parts = v.rsplitn(3, '-');
     let (Some(hash), Some(time)) = (parts.next(), parts.next()) else {
@@ -331,6 +344,35 @@ impl Engine {
         }
     }
 
+    /// Monthly downloads of an npm package (the popularity gap); `None` when offline, turned off
+    /// or the downloads API failed (logged).
+    async fn npm_downloads(&self, name: &str) -> Option<u64> {
+        let inner = &self.inner;
+        if inner.policy.offline {
+            return None;
+        }
+        let _permit = inner.permits.acquire().await;
+        let client = inner.client.get_or_init(|| {
+            RegistryClient::new(
+                inner.policy.registries.clone(),
+                inner.policy.network.clone(),
+            )
+        });
+        match client.as_ref().map(|c| c.npm_downloads(name)) {
+            Ok(fut) => match fut.await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("npm downloads of {name} unavailable: {e}");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!("npm downloads of {name} unavailable: {e}");
+                None
+            }
+        }
+    }
+
     /// Validates one package.
     pub async fn validate(&self, pkg: &PackageRef) -> Verdict {
         self.validate_with(pkg, None).await
@@ -506,6 +548,56 @@ impl Engine {
                         f.severity = Severity::Medium;
                     }
                 }
+                // The popularity gap (npm): a look-alike downloaded often in its own right
+                // (`safer-buffer` next to `safe-buffer`) is not a fresh squat. Asked only here,
+                // for a suspected squat; no answer means no exoneration (fail closed).
+                if eco == Ecosystem::Npm
+                    && cfg.established_downloads > 0
+                    && let (Some(m), Ok(corpus)) = (&squat, &corpus)
+                    && !findings.iter().any(|f| {
+                        f.code == codes::TYPOSQUAT && f.evidence["established"] == json!(true)
+                    })
+                    && let Some(downloads) = match rec.downloads_month {
+                        Some(d) => Some(d),
+                        None => {
+                            let d = self.npm_downloads(&pkg.name).await;
+                            // Kept with a record fetched just now (never refreshes an older
+                            // cached record's age), so later and offline checks agree.
+                            if let (Some(d), Source::Registry, Some(cache)) =
+                                (d, source, &self.inner.cache)
+                            {
+                                let mut r = (*rec).clone();
+                                r.downloads_month = Some(d);
+                                if let Err(e) =
+                                    cache.put(eco, &registry_key(pkg), &Lookup::Found(Box::new(r)))
+                                {
+                                    tracing::warn!("cannot write the cache: {e}");
+                                }
+                            }
+                            d
+                        }
+                    }
+                {
+                    let det = Detector {
+                        corpus,
+                        config: cfg,
+                    };
+                    let target = corpus.downloads_at(m.target_rank).unwrap_or(0);
+                    for f in findings.iter_mut().filter(|f| f.code == codes::TYPOSQUAT) {
+                        f.evidence["downloads_month"] = json!(downloads);
+                        f.evidence["target_downloads_month"] = json!(target);
+                        if det.clears_popularity_gap(m, downloads) {
+                            f.message.push_str(&format!(
+                                " (popular in its own right: {} downloads a month, {:.1} % of the target's {}; at most a warning)",
+                                thousands(downloads),
+                                downloads as f64 * 100.0 / target.max(1) as f64,
+                                thousands(target)
+                            ));
+                            f.evidence["established"] = json!(true);
+                            f.severity = Severity::Medium;
+                        }
+                    }
+                }
                 metadata = Some(PackageMetadata {
                     name: rec.name.clone(),
                     latest_version: rec.latest.clone(),
@@ -519,7 +611,6 @@ impl Engine {
                 });
             }
         }
-        let _ = squat;
 
         // 5. Advisories (OSV): malicious-package reports and known vulnerabilities for
         //    `pkg.version`, or for the latest version when none was asked (see
@@ -777,6 +868,14 @@ mod tests {
             version_key(Ecosystem::Npm, "1.0"),
             version_key(Ecosystem::Npm, "1.0.0")
         );
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(381_311_140), "381,311,140");
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::typosquat::{Detector, TyposquatConfig};
 pub const INCIDENTS: &str = crate::corpus::EMBEDDED_INCIDENTS;
 /// npm packages ranked 50,001–60,000: real packages just outside the corpus (false-positive set).
 pub const NPM_NEXT_TIER: &str = include_str!("../eval/npm-next-tier.tsv");
+/// npm packages ranked 100,001–110,000 (the long tail; unlabelled, so an upper bound).
+pub const NPM_TAIL_TIER: &str = include_str!("../eval/npm-tail-tier.tsv");
 
 /// Figures for one ecosystem.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -52,6 +54,16 @@ pub struct EcoResult {
     pub fp_leave_one_out: usize,
     /// Leave-one-out false-positive rate in percent.
     pub fp_leave_one_out_pct: f64,
+    /// Leave-one-out false positives that would still be blocked after the registry facts the
+    /// engine uses were applied, with recorded facts (npm: the candidate's monthly downloads, the
+    /// popularity gap). Equal to `fp_leave_one_out` where no facts are recorded.
+    pub fp_leave_one_out_blocked: usize,
+    /// Rate in percent.
+    pub fp_leave_one_out_blocked_pct: f64,
+    /// Which recorded facts the `…_blocked` figures use (empty: none, name check only).
+    pub facts: String,
+    /// Leave-one-out false positives by the edit that matched.
+    pub fp_by_kind: std::collections::BTreeMap<String, usize>,
     /// A few leave-one-out false positives (name → target), for inspection.
     pub fp_examples: Vec<String>,
     /// Real packages just outside the corpus checked (npm ranks 50,001–60,000).
@@ -60,6 +72,21 @@ pub struct EcoResult {
     pub next_tier_flagged: usize,
     /// Rate in percent.
     pub next_tier_fp_pct: f64,
+    /// Of those, still blocked with their recorded monthly downloads (the popularity gap).
+    pub next_tier_blocked: usize,
+    /// Rate in percent.
+    pub next_tier_blocked_pct: f64,
+    /// The long tail (npm ranks 100,001–110,000, ~5,000–6,700 downloads a month) checked;
+    /// unlabelled, so a flag is a false positive or a real squat (an upper bound).
+    pub tail_tier_total: usize,
+    /// Of those, flagged by name.
+    pub tail_tier_flagged: usize,
+    /// Of those, still blocked with their recorded monthly downloads.
+    pub tail_tier_blocked: usize,
+    /// Blocked rate in percent.
+    pub tail_tier_blocked_pct: f64,
+    /// A few of them.
+    pub tail_tier_examples: Vec<String>,
     /// A few of them.
     pub next_tier_examples: Vec<String>,
 }
@@ -101,6 +128,26 @@ fn keyboard_neighbour(c: u8, rng: &mut Rng) -> Option<u8> {
 
 /// One generated squat of `name` by edit family `k` (0..5), if it applies.
 fn make_squat(name: &str, k: usize, rng: &mut Rng) -> Option<String> {
+    make_squat_in(None, name, k, rng)
+}
+
+/// Like [`make_squat`]; for Go (`eco`) the edit goes where an attacker can publish: the owner
+/// on a code host (`github.com/gorila/mux`), else the first label of a vanity domain
+/// (`golnag.org/x/sys`), as only a namespace's owner can publish inside it.
+fn make_squat_in(eco: Option<Ecosystem>, name: &str, k: usize, rng: &mut Rng) -> Option<String> {
+    if eco == Some(Ecosystem::Go) {
+        if let Some((host, owner, rest)) = crate::corpus::go_owner_split(name) {
+            let o = make_squat(owner, k, rng)?;
+            return Some(format!("{host}/{o}/{rest}"));
+        }
+        if let Some((host, rest)) = name.split_once('/')
+            && host != "gopkg.in"
+            && let Some((label, domain)) = host.split_once('.')
+        {
+            let l = make_squat(label, k, rng)?;
+            return Some(format!("{l}.{domain}/{rest}"));
+        }
+    }
     // Only the scope owner can publish inside an npm scope, so a realisable squat of
     // `@scope/name` edits the scope.
     if let (Some(scope), bare) = crate::ecosystem::split_npm_scope(name) {
@@ -201,7 +248,7 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
     };
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     for (i, name) in corpus.names.iter().take(5_000).enumerate() {
-        let Some(squat) = make_squat(name, i, &mut rng) else {
+        let Some(squat) = make_squat_in(Some(eco), name, i, &mut rng) else {
             continue;
         };
         if corpus.rank(&eco.normalize(&squat)).is_some() || eco.validate_name(&squat).is_err() {
@@ -228,13 +275,26 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
         }
     }
     r.incidents_recall_pct = pct(r.incidents_detected, r.incidents_total);
-    for name in corpus.names.iter().take(10_000) {
+    let recorded_downloads = corpus.downloads_at(1).is_some();
+    if recorded_downloads {
+        r.facts = "monthly downloads of each candidate as recorded in the corpus file (what the engine asks the npm downloads API)".into();
+    }
+    for (i, name) in corpus.names.iter().take(10_000).enumerate() {
         r.fp_total += 1;
         if !det.check(name).is_empty() {
             r.fp_deployed += 1;
         }
         if let Some(m) = det.check_unlisted(name).first() {
             r.fp_leave_one_out += 1;
+            *r.fp_by_kind.entry(format!("{:?}", m.kind)).or_default() += 1;
+            // The candidate's own downloads are a registry fact, not corpus membership: the
+            // name is still checked as if unknown.
+            let cleared = corpus
+                .downloads_at(i as u32 + 1)
+                .is_some_and(|d| det.clears_popularity_gap(m, d));
+            if !cleared {
+                r.fp_leave_one_out_blocked += 1;
+            }
             if r.fp_examples.len() < 12 {
                 r.fp_examples
                     .push(format!("{name} → {} ({:?})", m.target, m.kind));
@@ -242,28 +302,62 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
         }
     }
     r.fp_leave_one_out_pct = pct(r.fp_leave_one_out, r.fp_total);
+    r.fp_leave_one_out_blocked_pct = pct(r.fp_leave_one_out_blocked, r.fp_total);
     if eco == Ecosystem::Npm {
-        for line in NPM_NEXT_TIER
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .skip(1)
-        {
-            let name = eco.normalize(line.split('\t').next().unwrap_or(""));
-            if name.is_empty() {
-                continue;
-            }
-            r.next_tier_total += 1;
-            if let Some(m) = det.check(&name).first() {
-                r.next_tier_flagged += 1;
-                if r.next_tier_examples.len() < 12 {
-                    r.next_tier_examples
-                        .push(format!("{name} → {} ({:?})", m.target, m.kind));
-                }
-            }
-        }
+        let next = check_tier(&det, eco, NPM_NEXT_TIER);
+        r.next_tier_total = next.total;
+        r.next_tier_flagged = next.flagged;
+        r.next_tier_blocked = next.blocked;
+        r.next_tier_examples = next.examples;
         r.next_tier_fp_pct = pct(r.next_tier_flagged, r.next_tier_total);
+        r.next_tier_blocked_pct = pct(r.next_tier_blocked, r.next_tier_total);
+        let tail = check_tier(&det, eco, NPM_TAIL_TIER);
+        r.tail_tier_total = tail.total;
+        r.tail_tier_flagged = tail.flagged;
+        r.tail_tier_blocked = tail.blocked;
+        r.tail_tier_examples = tail.examples;
+        r.tail_tier_blocked_pct = pct(r.tail_tier_blocked, r.tail_tier_total);
     }
     r
+}
+
+#[derive(Default)]
+struct Tier {
+    total: usize,
+    flagged: usize,
+    blocked: usize,
+    examples: Vec<String>,
+}
+
+/// Checks real packages outside the corpus (`name<TAB>downloads_month` rows, `#` comments):
+/// flagged by name, and still blocked once their recorded downloads are applied.
+fn check_tier(det: &Detector<'_>, eco: Ecosystem, text: &str) -> Tier {
+    let mut t = Tier::default();
+    for line in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let mut cols = line.split('\t');
+        let name = eco.normalize(cols.next().unwrap_or(""));
+        if name.is_empty() {
+            continue;
+        }
+        let downloads: Option<u64> = cols.next().and_then(|d| d.trim().parse().ok());
+        t.total += 1;
+        if let Some(m) = det.check(&name).first() {
+            t.flagged += 1;
+            let cleared = downloads.is_some_and(|d| det.clears_popularity_gap(m, d));
+            if !cleared {
+                t.blocked += 1;
+            }
+            if t.examples.len() < 12 {
+                t.examples.push(format!(
+                    "{name} → {} ({:?}{})",
+                    m.target,
+                    m.kind,
+                    if cleared { ", cleared" } else { "" }
+                ));
+            }
+        }
+    }
+    t
 }
 
 /// Runs the evaluation on every non-empty corpus (or one ecosystem).
@@ -296,11 +390,27 @@ pub fn run(
 /// A table of the figures.
 pub fn render(results: &[EcoResult]) -> String {
     let mut s = String::from(
-        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP top 10k leave-one-out   FP next tier\n",
+        "ecosystem   corpus  one-edit recall (top 5k)   incident recall   FP top 10k deployed   FP leave-one-out: flagged   blocked (facts)   FP next tier: flagged   blocked (facts)   tail tier: blocked\n",
     );
     for r in results {
+        let tier = if r.next_tier_total > 0 {
+            format!(
+                "{}/{} {:.2}%   {}/{} {:.2}%   {}/{} {:.2}%",
+                r.next_tier_flagged,
+                r.next_tier_total,
+                r.next_tier_fp_pct,
+                r.next_tier_blocked,
+                r.next_tier_total,
+                r.next_tier_blocked_pct,
+                r.tail_tier_blocked,
+                r.tail_tier_total,
+                r.tail_tier_blocked_pct
+            )
+        } else {
+            "-".into()
+        };
         s.push_str(&format!(
-            "{:<10} {:>7}  {:>6}/{:<6} {:>6.2}%     {:>3}/{:<3} {:>6.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%       {}\n",
+            "{:<10} {:>7}  {:>6}/{:<6} {:>6.2}%     {:>3}/{:<3} {:>6.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%    {:>4}/{:<5} {:>5.2}%   {}\n",
             r.ecosystem,
             r.corpus_size,
             r.synthetic_detected,
@@ -315,12 +425,19 @@ pub fn render(results: &[EcoResult]) -> String {
             r.fp_leave_one_out,
             r.fp_total,
             r.fp_leave_one_out_pct,
-            if r.next_tier_total > 0 {
-                format!("{}/{} {:.2}%", r.next_tier_flagged, r.next_tier_total, r.next_tier_fp_pct)
-            } else {
-                "-".into()
-            },
+            r.fp_leave_one_out_blocked,
+            r.fp_total,
+            r.fp_leave_one_out_blocked_pct,
+            tier,
         ));
+    }
+    for r in results {
+        if !r.facts.is_empty() {
+            s.push_str(&format!(
+                "{} facts used for `blocked`: {}\n",
+                r.ecosystem, r.facts
+            ));
+        }
     }
     for r in results {
         if !r.incidents_missed.is_empty() {
@@ -335,6 +452,13 @@ pub fn render(results: &[EcoResult]) -> String {
                 "{} next-tier examples: {}\n",
                 r.ecosystem,
                 r.next_tier_examples.join(", ")
+            ));
+        }
+        if !r.tail_tier_examples.is_empty() {
+            s.push_str(&format!(
+                "{} tail-tier examples: {}\n",
+                r.ecosystem,
+                r.tail_tier_examples.join(", ")
             ));
         }
         if !r.fp_examples.is_empty() {

@@ -82,6 +82,10 @@ pub struct Registries {
     pub crates: String,
     /// Go module proxy.
     pub go: String,
+    /// npm downloads API (`{npm-downloads}/downloads/point/last-month/{name}`), asked only about
+    /// a look-alike of a popular name, for the popularity gap; empty: not asked.
+    #[serde(rename = "npm-downloads")]
+    pub npm_downloads: String,
 }
 
 impl Default for Registries {
@@ -91,6 +95,7 @@ impl Default for Registries {
             npm: "https://registry.npmjs.org".into(),
             crates: "https://index.crates.io".into(),
             go: "https://proxy.golang.org".into(),
+            npm_downloads: crate::corpus_update::NPM_DOWNLOADS_API.into(),
         }
     }
 }
@@ -106,13 +111,15 @@ impl Registries {
         }
     }
 
-    /// Applies `SENTINEL_PYPI_URL`, `SENTINEL_NPM_URL`, `SENTINEL_CRATES_URL`, `SENTINEL_GO_URL`.
+    /// Applies `SENTINEL_PYPI_URL`, `SENTINEL_NPM_URL`, `SENTINEL_CRATES_URL`, `SENTINEL_GO_URL`,
+    /// `SENTINEL_NPM_DOWNLOADS_URL`.
     pub fn apply_env(&mut self) {
         for (var, slot) in [
             ("SENTINEL_PYPI_URL", &mut self.pypi),
             ("SENTINEL_NPM_URL", &mut self.npm),
             ("SENTINEL_CRATES_URL", &mut self.crates),
             ("SENTINEL_GO_URL", &mut self.go),
+            ("SENTINEL_NPM_DOWNLOADS_URL", &mut self.npm_downloads),
         ] {
             if let Ok(v) = std::env::var(var)
                 && !v.is_empty()

@@ -75,6 +75,10 @@ pub struct PackageRecord {
     pub status: Option<String>,
     /// Whether the registry can tell us about repository links (the crates index cannot).
     pub has_repository_field: bool,
+    /// npm downloads in the last month, when the downloads API was asked (only for a suspected
+    /// typosquat: the popularity gap); kept in the cache with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downloads_month: Option<u64>,
 }
 
 impl PackageRecord {
@@ -244,6 +248,23 @@ impl RegistryClient {
         match self.get(&url, Some("application/json")).await? {
             Fetched::Missing => Ok(Lookup::NotFound),
             Fetched::Body(b) => parse_npm(&b).map(|r| Lookup::Found(Box::new(r))),
+        }
+    }
+
+    /// Monthly downloads of an npm package from the downloads API
+    /// (`{npm-downloads}/downloads/point/last-month/{name}`); `None` when the API is turned off
+    /// (empty base URL) or has no record of the name. Used for the popularity gap of look-alikes.
+    pub async fn npm_downloads(&self, name: &str) -> Result<Option<u64>, RegistryError> {
+        let base = self.registries.npm_downloads.trim_end_matches('/');
+        if base.is_empty() {
+            return Ok(None);
+        }
+        let url = format!("{base}/downloads/point/last-month/{name}");
+        match self.get(&url, Some("application/json")).await? {
+            Fetched::Missing => Ok(None),
+            Fetched::Body(b) => crate::corpus_update::parse_npm_downloads(&url, &b, true)
+                .map(|rows| rows.first().map(|r| r.figure))
+                .map_err(|e| RegistryError::Malformed(e.to_string())),
         }
     }
 

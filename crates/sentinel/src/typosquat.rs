@@ -28,11 +28,24 @@ pub struct TyposquatConfig {
     /// Two-edit look-alikes (`lodasher`, `typescri`) are matched for names ranked at or above
     /// this (at most 2,000, the size of the index) and at least 6 characters long.
     pub two_edit_protect_top: u32,
+    /// npm (a corpus of download counts, with the popularity gap on): names ranked at or above
+    /// this are protected, affixes included (replaces `protect-top` and `affix-protect-top` when
+    /// larger). A look-alike popular in its own right is cleared by its downloads.
+    pub npm_protect_top: u32,
+    /// Substitutions that are neither keyboard neighbours nor look-alikes (`pillow`/`willow`,
+    /// `uvicorn`/`unicorn`: mostly distinct words, rarely typos) protect only names ranked at
+    /// or above this.
+    pub other_substitution_protect_top: u32,
     /// A package whose first release is at least this many days old…
     pub established_age_days: i64,
     /// …and that has at least this many versions gets at most a warning for a typosquat
     /// (0 turns this off).
     pub established_versions: usize,
+    /// npm: a look-alike downloaded at least this many times a month… (0 turns this off)
+    pub established_downloads: u64,
+    /// …and at least this share of the target's monthly downloads is popular in its own right
+    /// and gets at most a warning (the popularity gap: squats get almost no downloads).
+    pub established_download_share: f64,
 }
 
 impl Default for TyposquatConfig {
@@ -43,9 +56,13 @@ impl Default for TyposquatConfig {
             short_name_len: 6,
             short_protect_top: 1_000,
             affix_protect_top: 3_000,
-            two_edit_protect_top: 1_000,
+            two_edit_protect_top: 500,
+            other_substitution_protect_top: 300,
+            npm_protect_top: 15_000,
             established_age_days: 365,
             established_versions: 10,
+            established_downloads: 20_000,
+            established_download_share: 0.001,
         }
     }
 }
@@ -85,6 +102,11 @@ pub enum EditKind {
     ScopeConfusion,
     /// Two character edits away from a very popular name (`typescri`, `lodasher`).
     TwoEdits,
+    /// Go: the same repository under a look-alike owner (`github.com/boltdb-go/bolt`).
+    OwnerLookalike,
+    /// Go: a well-known module's repository path re-published under another owner
+    /// (`github.com/bufferzonecorp/go-retryablehttp`).
+    OwnerImpersonation,
 }
 
 impl EditKind {
@@ -105,6 +127,8 @@ impl EditKind {
             EditKind::Affix => "an added prefix or suffix",
             EditKind::ScopeConfusion => "a look-alike npm scope",
             EditKind::TwoEdits => "two character edits",
+            EditKind::OwnerLookalike => "the same repository under a look-alike owner",
+            EditKind::OwnerImpersonation => "the same repository under another owner",
         }
     }
 }
@@ -184,6 +208,26 @@ const SUFFIXES: [&str; 12] = [
     "-python", "-py", "-js", ".js", "js", "-node", "-npm", "-rs", "-sys", "-lib", "-go", "-pkg",
 ];
 
+/// Go owner impersonation (the same repository path under any other owner) protects only the
+/// best-known modules…
+pub const GO_IMPERSONATION_TOP: u32 = 300;
+/// …with a distinctive repository path (forks and re-implementations of short generic names such
+/// as `errors`, `uuid`, `go-metrics` are common and legitimate). Calibrated with `sentinel eval`.
+pub const GO_IMPERSONATION_MIN_LEN: usize = 12;
+
+/// True when two owner names are look-alikes: one edit apart, equal without delimiters, or one
+/// is the other with something added (`boltdb-go`, `go-boltdb`, `gorillax`).
+fn owner_lookalike(a: &str, b: &str) -> bool {
+    if a == b {
+        return false;
+    }
+    if skeleton(a) == skeleton(b) || strsim::damerau_levenshtein(a, b) <= 1 {
+        return true;
+    }
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    short.len() >= 4 && (long.starts_with(short) || long.ends_with(short))
+}
+
 /// The detector: a corpus and thresholds.
 #[derive(Debug, Clone, Copy)]
 pub struct Detector<'a> {
@@ -196,28 +240,61 @@ pub struct Detector<'a> {
 impl Detector<'_> {
     fn protected(&self, target: &str, rank: u32, kind: EditKind) -> bool {
         let cfg = self.config;
-        if rank > cfg.protect_top {
+        let (protect_top, affix_protect_top) = if cfg.established_downloads > 0
+            && self.corpus.figure_column == crate::corpus::DOWNLOADS_COLUMN
+        {
+            (
+                cfg.protect_top.max(cfg.npm_protect_top),
+                cfg.affix_protect_top.max(cfg.npm_protect_top),
+            )
+        } else {
+            (cfg.protect_top, cfg.affix_protect_top)
+        };
+        if rank > protect_top {
             return false;
         }
         let len = target.len();
         match kind {
             // `fastify-compress` for `@fastify/compress`: packages often move into their scope,
             // so unscoped look-alikes of scoped names only protect the most popular.
-            EditKind::DelimiterSwap if target.starts_with('@') => rank <= cfg.affix_protect_top,
+            EditKind::DelimiterSwap if target.starts_with('@') => rank <= affix_protect_top,
             EditKind::SwappedCharacters
             | EditKind::RepeatedCharacter
             | EditKind::DelimiterSwap
             | EditKind::WordSwap
             | EditKind::ScopeConfusion => len >= 3,
             EditKind::TwoEdits => rank <= cfg.two_edit_protect_top,
+            EditKind::SubstitutedCharacter | EditKind::BitFlip
+                if rank > cfg.other_substitution_protect_top =>
+            {
+                false
+            }
+            EditKind::OwnerLookalike => true,
+            EditKind::OwnerImpersonation => rank <= GO_IMPERSONATION_TOP,
             EditKind::VersionSuffix | EditKind::Affix => {
-                rank <= cfg.affix_protect_top && len >= cfg.min_target_len
+                rank <= affix_protect_top && len >= cfg.min_target_len
             }
             _ => {
                 len >= cfg.min_target_len
                     && (len >= cfg.short_name_len || rank <= cfg.short_protect_top)
             }
         }
+    }
+
+    /// The popularity gap: true when the candidate's own monthly downloads (a registry fact)
+    /// reach `established-downloads` and `established-download-share` of the target's, i.e. the
+    /// look-alike is used in its own right (`safer-buffer` next to `safe-buffer`) rather than a
+    /// fresh squat. Only for corpora whose figure is a download count (npm).
+    pub fn clears_popularity_gap(&self, m: &TyposquatMatch, downloads: u64) -> bool {
+        let cfg = self.config;
+        if cfg.established_downloads == 0 {
+            return false;
+        }
+        let Some(target) = self.corpus.downloads_at(m.target_rank) else {
+            return false;
+        };
+        downloads >= cfg.established_downloads
+            && downloads as f64 >= target as f64 * cfg.established_download_share
     }
 
     /// Popular names the normalised candidate imitates, best (most popular target) first.
@@ -232,6 +309,44 @@ impl Detector<'_> {
     /// Like [`Detector::check`] but as if the candidate were not in the corpus (leave-one-out
     /// evaluation of false positives on popular names).
     pub fn check_unlisted(&self, candidate: &str) -> Vec<TyposquatMatch> {
+        let mut found = self.matches(candidate);
+        // Look-alike digits plus another edit (`c0re-jss` for `core-js`): read the digits as
+        // the letters they imitate, then look for one edit.
+        if candidate.bytes().any(|b| matches!(b, b'0' | b'1' | b'5')) {
+            for one in ['l', 'i'] {
+                let v: String = candidate
+                    .chars()
+                    .map(|c| match c {
+                        '0' => 'o',
+                        '1' => one,
+                        '5' => 's',
+                        c => c,
+                    })
+                    .collect();
+                for m in self.matches(&v) {
+                    // One edit from the candidate itself was the first pass's to judge (it
+                    // leaves out digit-for-digit changes: `tomb.v1`/`tomb.v2`).
+                    if strsim::damerau_levenshtein(candidate, &m.target) > 1
+                        && !found.iter().any(|f| f.target == m.target)
+                    {
+                        found.push(TyposquatMatch {
+                            similarity: strsim::jaro_winkler(candidate, &m.target),
+                            kind: EditKind::VisualTypo,
+                            ..m
+                        });
+                    }
+                }
+            }
+            found.sort_by(|a, b| {
+                a.target_rank
+                    .cmp(&b.target_rank)
+                    .then(b.similarity.total_cmp(&a.similarity))
+            });
+        }
+        found
+    }
+
+    fn matches(&self, candidate: &str) -> Vec<TyposquatMatch> {
         let corpus = self.corpus;
         let eco = corpus.ecosystem.unwrap_or(Ecosystem::Pypi);
         if candidate.is_empty() {
@@ -242,9 +357,19 @@ impl Detector<'_> {
         } else {
             None
         };
+        // Go: only the owner of a namespace (`github.com/gorilla/…`, a vanity domain) can publish
+        // in it, so a module next to its owner's other modules is not a squat.
+        let cand_ns = if eco == Ecosystem::Go {
+            crate::corpus::go_namespace(candidate)
+        } else {
+            None
+        };
         let mut found: Vec<TyposquatMatch> = Vec::new();
         let mut consider = |target: &str, rank: u32, kind: EditKind| {
             if target == candidate || !self.protected(target, rank, kind) {
+                return;
+            }
+            if cand_ns.is_some() && crate::corpus::go_namespace(target) == cand_ns {
                 return;
             }
             if let Some(cs) = cand_scope
@@ -371,17 +496,20 @@ impl Detector<'_> {
             }
         }
         // Delimiters and word order.
+        // The two best names per key: when the best is the candidate itself (leave-one-out), the
+        // next one still counts.
         let skel = skeleton(candidate);
-        if let Some(r) = corpus.skeleton_rank(&skel)
-            && let Some(t) = corpus.name_at(r)
-        {
-            consider(t, r, EditKind::DelimiterSwap);
+        for r in corpus.skeleton_ranks(&skel) {
+            if let Some(t) = corpus.name_at(r) {
+                consider(t, r, EditKind::DelimiterSwap);
+            }
         }
-        if let Some(k) = word_key(candidate)
-            && let Some(r) = corpus.words_rank(&k)
-            && let Some(t) = corpus.name_at(r)
-        {
-            consider(t, r, EditKind::WordSwap);
+        if let Some(k) = word_key(candidate) {
+            for r in corpus.words_ranks(&k) {
+                if let Some(t) = corpus.name_at(r) {
+                    consider(t, r, EditKind::WordSwap);
+                }
+            }
         }
         // Version suffix (`react2`, `requests-2`).
         // Also `express-v4`, `angular-1.8`.
@@ -407,6 +535,11 @@ impl Detector<'_> {
                 }
             }
             for s in SUFFIXES {
+                // crates.io: `X-sys` next to `X` is the documented convention for native
+                // bindings (Cargo book, "`*-sys` packages"), not a squat.
+                if s == "-sys" && eco == Ecosystem::CratesIo {
+                    continue;
+                }
                 if let Some(rest) = candidate.strip_suffix(s)
                     && let Some(r) = corpus.rank(rest)
                 {
@@ -428,6 +561,26 @@ impl Detector<'_> {
                     if let Some(r) = corpus.rank(&full) {
                         consider(&full, r, EditKind::ScopeConfusion);
                     }
+                }
+            }
+        }
+        // Go owner squats: the same repository path under a look-alike owner, or a well-known
+        // module's distinctive path under any other owner.
+        if eco == Ecosystem::Go
+            && let Some((host, owner, rest)) = crate::corpus::go_owner_split(candidate)
+        {
+            for &r in corpus.go_repo_ranks(host, rest) {
+                let Some(t) = corpus.name_at(r) else { continue };
+                let Some((_, towner, _)) = crate::corpus::go_owner_split(t) else {
+                    continue;
+                };
+                if towner == owner {
+                    continue;
+                }
+                if owner_lookalike(owner, towner) {
+                    consider(t, r, EditKind::OwnerLookalike);
+                } else if rest.len() >= GO_IMPERSONATION_MIN_LEN {
+                    consider(t, r, EditKind::OwnerImpersonation);
                 }
             }
         }
@@ -558,6 +711,13 @@ mod tests {
         assert_eq!(kinds(&c, "lodasj")[0].1, EditKind::KeyboardTypo);
         assert_eq!(kinds(&c, "1odash")[0].1, EditKind::VisualTypo);
         assert_eq!(kinds(&c, "expre5s")[0].1, EditKind::VisualTypo);
+        // A look-alike digit plus another edit (the real `c0re-jss`).
+        assert_eq!(
+            kinds(&c, "1odashh")[0],
+            ("lodash".into(), EditKind::VisualTypo)
+        );
+        let g = Corpus::from_names(Ecosystem::Go, ["gopkg.in/tomb.v2"]);
+        assert!(kinds(&g, "gopkg.in/tomb.v1").is_empty(), "a version family");
         assert_eq!(
             kinds(&c, "rnoment")[0],
             ("moment".into(), EditKind::VisualTypo)
@@ -593,5 +753,113 @@ mod tests {
         let s = d.suggest("requsts", 3);
         assert_eq!(s[0].name, "requests");
         assert!(s[0].score > 0.9);
+    }
+
+    fn go_corpus() -> Corpus {
+        Corpus::from_names(
+            Ecosystem::Go,
+            [
+                "golang.org/x/sys",
+                "github.com/gorilla/mux",
+                "github.com/hashicorp/go-retryablehttp",
+                "github.com/boltdb/bolt",
+                "github.com/pion/rtp",
+                "github.com/pion/rtcp",
+                "github.com/tidwall/gjson",
+                "github.com/google/uuid",
+                "golang.org/x/sync",
+            ],
+        )
+    }
+
+    #[test]
+    fn go_modules_of_the_same_owner_are_not_squats() {
+        let c = go_corpus();
+        // Only `pion` can publish under github.com/pion, only the Go team under golang.org.
+        assert!(kinds(&c, "github.com/pion/rtpc").is_empty());
+        assert!(kinds(&c, "github.com/tidwall/sjson").is_empty());
+        assert!(kinds(&c, "golang.org/x/syss").is_empty());
+        // The same edits by another owner are squats.
+        assert_eq!(
+            kinds(&c, "github.com/pi0n/rtp")[0],
+            ("github.com/pion/rtp".into(), EditKind::VisualTypo)
+        );
+        assert_eq!(
+            kinds(&c, "golnag.org/x/sys")[0].0,
+            "golang.org/x/sys".to_string()
+        );
+    }
+
+    #[test]
+    fn go_owner_squats_are_detected() {
+        let c = go_corpus();
+        // MAL-2025-2545: BoltDB under a look-alike owner.
+        assert_eq!(
+            kinds(&c, "github.com/boltdb-go/bolt")[0],
+            ("github.com/boltdb/bolt".into(), EditKind::OwnerLookalike)
+        );
+        assert_eq!(
+            kinds(&c, "github.com/gorilla-x/mux")[0],
+            ("github.com/gorilla/mux".into(), EditKind::OwnerLookalike)
+        );
+        // MAL-2026-3623: a well-known distinctive repository under an unrelated owner.
+        assert_eq!(
+            kinds(&c, "github.com/bufferzonecorp/go-retryablehttp")[0],
+            (
+                "github.com/hashicorp/go-retryablehttp".into(),
+                EditKind::OwnerImpersonation
+            )
+        );
+        // Forks and re-implementations of short generic names by unrelated owners are common.
+        assert!(kinds(&c, "github.com/gofrs/uuid").is_empty());
+        assert!(kinds(&c, "github.com/someone/mux").is_empty());
+    }
+
+    #[test]
+    fn crates_sys_bindings_are_a_convention_not_a_squat() {
+        let c = Corpus::from_names(Ecosystem::CratesIo, ["openssl", "serde", "tokio"]);
+        // `openssl-sys` (the native bindings of `openssl`) was flagged as an affix squat.
+        assert!(kinds(&c, "openssl-sys").is_empty());
+        assert_eq!(kinds(&c, "openssl-rs")[0].1, EditKind::Affix);
+        assert_eq!(kinds(&c, "tokioo")[0].1, EditKind::RepeatedCharacter);
+        // On npm the suffix is not a convention.
+        let n = Corpus::from_names(Ecosystem::Npm, ["openssl"]);
+        assert_eq!(kinds(&n, "openssl-sys")[0].1, EditKind::Affix);
+    }
+
+    #[test]
+    fn unusual_substitutions_protect_only_the_most_popular() {
+        let names: Vec<String> = (0..400)
+            .map(|i| format!("filler-name-{i}"))
+            .chain(["pillow".to_string()])
+            .collect();
+        let mut with_top = vec!["uvicorn".to_string()];
+        with_top.extend(names.iter().cloned());
+        let c = Corpus::from_names(Ecosystem::Pypi, &with_top);
+        // `willow` for `pillow` (rank 402): p/w are neither neighbours nor look-alikes.
+        assert!(kinds(&c, "willow").is_empty());
+        // A keyboard neighbour still counts (`pillpw`), and top names keep every substitution.
+        assert_eq!(kinds(&c, "pillpw")[0].1, EditKind::KeyboardTypo);
+        assert_eq!(kinds(&c, "uvicorx")[0].1, EditKind::SubstitutedCharacter);
+    }
+
+    #[test]
+    fn leave_one_out_still_sees_the_next_name_with_the_same_skeleton() {
+        // `camelcase` ranks above `camel-case`: checked as if unknown, it must still meet
+        // `camel-case` (the skeleton index once held only the best name, the candidate itself).
+        let c = Corpus::from_names(Ecosystem::Npm, ["camelcase", "camel-case", "parse-json"]);
+        let cfg = TyposquatConfig::default();
+        let d = Detector {
+            corpus: &c,
+            config: &cfg,
+        };
+        let m = d.check_unlisted("camelcase");
+        assert_eq!(m[0].target, "camel-case");
+        assert_eq!(m[0].kind, EditKind::DelimiterSwap);
+        assert!(
+            d.check("camelcase").is_empty(),
+            "a popular name is never flagged"
+        );
+        assert_eq!(d.check_unlisted("json-parse")[0].kind, EditKind::WordSwap);
     }
 }

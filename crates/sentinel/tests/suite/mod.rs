@@ -14,4 +14,5 @@ mod live;
 mod mcp;
 mod policy;
 mod proxy;
+mod quality;
 mod scan;

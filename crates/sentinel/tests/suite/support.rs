@@ -171,6 +171,10 @@ impl Sentinel {
             .env("SENTINEL_NPM_URL", format!("{}/npm", self.registry))
             .env("SENTINEL_CRATES_URL", format!("{}/crates", self.registry))
             .env("SENTINEL_GO_URL", format!("{}/go", self.registry))
+            .env(
+                "SENTINEL_NPM_DOWNLOADS_URL",
+                format!("{}/npm-downloads", self.registry),
+            )
             // OSV advisories are not under test here (suite/advisory_*.rs covers them); without
             // a mirror or OSV they would fail closed and block every package.
             .env("SENTINEL_ADVISORIES", "off");

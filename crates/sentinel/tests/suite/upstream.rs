@@ -243,6 +243,10 @@ impl Env {
             .env("SENTINEL_NPM_URL", format!("{}/npm", up.base))
             .env("SENTINEL_CRATES_URL", format!("{}/crates", up.base))
             .env("SENTINEL_GO_URL", format!("{}/go", up.base))
+            .env(
+                "SENTINEL_NPM_DOWNLOADS_URL",
+                format!("{}/npm-downloads", up.base),
+            )
             .env("SENTINEL_CACHE_DIR", self.dir.path().join("cache"))
             .env_remove("SENTINEL_POLICY")
             .env_remove("SENTINEL_LOG")
