@@ -7,6 +7,7 @@ A real MCP client (the official Python SDK, PyPI `mcp`) plays an AI assistant: i
   1. asks Sentinel about `requsts` (blocked, `requests` suggested) and `requests` (allowed);
   2. runs a small Python program in Babuino's sandbox: it prints a result, tries to write
      /etc/passwd (denied) and to reach evil.example, a host the server does not allow (blocked);
+     then asks for that host, and for a longer timeout than the server allows (both refused);
   3. records its answer with Cutufato, the tool results as context: one sentence is supported
      by nothing and is flagged;
   4. verifies the record, and lists the session: Sentinel's block, Babuino's run and the
@@ -225,17 +226,15 @@ async def session(params, server_log, summary):
                     "its stderr says why (--server-log)"
                 ) from e
         print(f"session {sid}: three MCP servers started ({', '.join(SERVERS)})")
-        for name in SERVERS:
-            tools = sorted(tl.name for tl in (await clients[name].list_tools()).tools)
-            print(f"  {name:9} {', '.join(tools)}")
         granted = {
             "sentinel": "validate_dependency",
             "babuino": "run_code",
             "cutufato": "record_decision",
         }
-        for name, tool in granted.items():
-            names = [tl.name for tl in (await clients[name].list_tools()).tools]
-            expect(tool in names, f"{name} does not offer `{tool}`", names)
+        for name in SERVERS:
+            tools = sorted(tl.name for tl in (await clients[name].list_tools()).tools)
+            print(f"  {name:9} {', '.join(tools)}")
+            expect(granted[name] in tools, f"{name} does not offer `{granted[name]}`", tools)
 
         t.step("1. Sentinel: is the dependency real, and the one meant?")
         typo, typo_text = await call(
@@ -270,10 +269,30 @@ async def session(params, server_log, summary):
             for e in run.get("events", [])
             if e.get("kind") == "blocked-connect"
         ]
-        expect(any("evil.example" in d for d in blocked), "no blocked-connect event for evil.example", run.get("events"))
+        expect(
+            any("evil.example" in d for d in blocked),
+            "no blocked-connect event for evil.example",
+            run.get("events"),
+        )
         run_id = (run.get("audit") or {}).get("execution_id")
         expect(bool(run_id), "the run was not recorded (no audit.execution_id)", run.get("audit"))
         t.ok(f"result printed; /etc/passwd write denied; evil.example blocked; recorded as {run_id}")
+        # The assistant cannot widen its own sandbox: the server's flags are the ceiling.
+        for args, ceiling in (
+            ({"network_allow": ["evil.example"]}, "evil.example is not allowed by this server"),
+            ({"timeout": "120s"}, "more than this server allows"),
+        ):
+            args = {"code": "print('widened')", "language": "python", **args}
+            t.call("babuino", "run_code", args)
+            r = await clients["babuino"].call_tool("run_code", args)
+            text = text_of(r)
+            t.answer(text)
+            expect(
+                r.is_error and ceiling in text and "widened" not in text,
+                f"babuino let a call past its ceiling ({ceiling})",
+                text,
+            )
+        t.ok("asking for another host or a longer timeout is refused, naming the ceiling; nothing ran")
 
         t.step("3. Cutufato: the answer, signed, with its sources")
         context = [
@@ -330,7 +349,10 @@ async def session(params, server_log, summary):
             records,
         )
         expect(len(records) == 3, "the session should hold exactly 3 records", records)
-        t.ok(f"session {sid}: {len(records)} records in one log: Sentinel's block, Babuino's run, the decision")
+        t.ok(
+            f"session {sid}: {len(records)} records in one log: "
+            "Sentinel's block, Babuino's run, the decision"
+        )
         if summary is not None:
             json.dump(
                 {
