@@ -212,7 +212,15 @@ UNSUPPORTED = "I also posted the latency report"
 
 async def session(params, server_log, summary):
     t = Transcript()
-    sid = os.environ.get("TRIAD_SESSION", "assistant-session")
+    # The session the configuration gives the recording servers; the assistant passes the same
+    # id to record_decision so its decision joins their events.
+    sessions = {params[n].env.get("TRIAD_SESSION") for n in ("sentinel", "babuino")}
+    if len(sessions) != 1 or None in sessions:
+        raise SetupError(
+            "sentinel and babuino must record under one session: give both the same TRIAD_SESSION "
+            f"in the configuration's env (got {sorted(map(str, sessions))})"
+        )
+    sid = sessions.pop()
     async with AsyncExitStack() as stack:
         clients = {}
         for name in SERVERS:
@@ -221,8 +229,9 @@ async def session(params, server_log, summary):
                     Client(stdio_client(params[name], errlog=server_log))
                 )
             except Exception as e:
+                why = leaf(e)
                 raise SetupError(
-                    f"`{name}` did not start as an MCP server ({type(e).__name__}: {e}); "
+                    f"`{name}` did not start as an MCP server ({type(why).__name__}: {why}); "
                     "its stderr says why (--server-log)"
                 ) from e
         print(f"session {sid}: three MCP servers started ({', '.join(SERVERS)})")
@@ -367,6 +376,14 @@ async def session(params, server_log, summary):
                 indent=2,
             )
             summary.write("\n")
+
+
+def leaf(e):
+    """The first exception that is not a group (the SDK wraps errors in task-group groups)."""
+    group = getattr(builtins, "BaseExceptionGroup", None)
+    while group is not None and isinstance(e, group) and e.exceptions:
+        e = e.exceptions[0]
+    return e
 
 
 def first_cause(e):
