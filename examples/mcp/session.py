@@ -332,6 +332,18 @@ async def session(params, server_log, summary):
             "exactly the made-up sentence should be unsupported",
             unsupported,
         )
+        cited = [
+            [src.get("doc_id") for src in sent.get("sources", [])][:1]
+            for sent in record.get("sentences", [])
+            if sent.get("supported")
+        ]
+        expect(
+            cited
+            == [["sentinel.validate_dependency"], ["babuino.run_code"], ["babuino.run_code"]],
+            "the supported sentences should cite Sentinel's verdict, then the run's output twice",
+            cited,
+        )
+        t.ok("each supported sentence cites the tool result it rests on")
         t.ok(f"recorded {decision_id}; 1 unsupported sentence flagged: \"{unsupported[0]}\"")
 
         t.step("4. One log, the whole session")
