@@ -114,6 +114,41 @@ const OPEN_WRITE_FLAGS: &[u64] = &[
     libc::O_TRUNC as u64,
 ];
 
+/// Whether open(2) flags ask for a write. Only the low 32 bits count: the kernel takes an `int`
+/// (open, openat) and rejects unknown bits of openat2's 64-bit field.
+fn opens_for_write(flags: u64) -> bool {
+    let f = flags & u64::from(u32::MAX);
+    OPEN_WRITE_FLAGS.iter().any(|w| f & w != 0)
+}
+
+/// The write-relevant open(2) flags by name, as `strace` prints them (`O_WRONLY|O_CREAT|O_APPEND`),
+/// so a reported write can be matched against the program's own trace.
+pub fn open_flag_names(flags: u64) -> String {
+    let f = flags & u64::from(u32::MAX);
+    let mut names = vec![match f & libc::O_ACCMODE as u64 {
+        x if x == libc::O_WRONLY as u64 => "O_WRONLY",
+        x if x == libc::O_RDWR as u64 => "O_RDWR",
+        x if x == libc::O_RDONLY as u64 => "O_RDONLY",
+        _ => "O_ACCMODE",
+    }];
+    for (bit, name) in [
+        (libc::O_CREAT, "O_CREAT"),
+        (libc::O_EXCL, "O_EXCL"),
+        (libc::O_TRUNC, "O_TRUNC"),
+        (libc::O_APPEND, "O_APPEND"),
+    ] {
+        if f & bit as u64 != 0 {
+            names.push(name);
+        }
+    }
+    // O_TMPFILE shares its O_DIRECTORY bit: name it only when all of its bits are there.
+    let tmpfile = libc::O_TMPFILE as u64;
+    if f & tmpfile == tmpfile {
+        names.push("O_TMPFILE");
+    }
+    names.join("|")
+}
+
 fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompRule, FilterError> {
     let c = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value)
         .map_err(|e| FilterError(e.to_string()))?;
@@ -499,34 +534,101 @@ pub fn judge(n: &sys::Notification) -> Verdict {
             Some((Some(a[2] as i64), a[3])),
         ),
     };
-    if nr == libc::SYS_openat2 {
-        // open_how is behind a pointer: read its flags (first u64).
-        let Ok(f) = std::fs::File::open(format!("/proc/{}/mem", n.pid)) else {
-            return Verdict::Continue;
-        };
-        let mut b = [0u8; 8];
-        if f.read_at(&mut b, a[2]).is_err() {
-            return Verdict::Continue;
+    // The flags of an open are checked here again rather than trusted from the filter: a
+    // read-only open must never be reported as a write, whatever the filter let through.
+    let open_flags = match nr {
+        x if x == libc::SYS_open => Some(a[1]),
+        x if x == libc::SYS_openat => Some(a[2]),
+        x if x == libc::SYS_creat => Some((libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u64),
+        x if x == libc::SYS_openat2 => {
+            // open_how is behind a pointer: its flags are the first u64.
+            match read_mem(n.pid, a[2], 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+                Some(b) => Some(u64::from_ne_bytes(b)),
+                None => return Verdict::Continue,
+            }
         }
-        let flags = u64::from_ne_bytes(b);
-        if !OPEN_WRITE_FLAGS.iter().any(|w| flags & w != 0) {
-            return Verdict::Continue;
-        }
+        _ => None,
+    };
+    if let Some(f) = open_flags
+        && !opens_for_write(f)
+    {
+        return Verdict::Continue;
     }
-    let mut check = vec![(dirfd, ptr)];
-    if let Some(second) = ptr2 {
-        check.push(second);
+    let how = open_flags
+        .map(|f| format!(" [{}]", open_flag_names(f)))
+        .unwrap_or_default();
+    let Some(path) = read_cstr(n.pid, ptr) else {
+        return Verdict::Continue;
+    };
+    let (shown, real) = resolve(n.pid, dirfd, &path);
+    // Report only what the kernel will refuse for lack of write access: a call that fails for
+    // another reason first (the target exists, or does not) or writes nothing is no denied write.
+    let call = match open_flags {
+        Some(f) => Call::Open(f),
+        None if matches!(verb, "mkdir" | "symlink" | "link") => Call::Create,
+        None => Call::Change,
+    };
+    if !would_write(call, &real) {
+        return Verdict::Continue;
     }
-    for (dfd, p) in check {
-        let Some(path) = read_cstr(n.pid, p) else {
-            continue;
-        };
-        let (shown, real) = resolve(n.pid, dfd, &path);
+    let mut check = vec![(shown, real)];
+    if let Some((dfd, p)) = ptr2
+        && let Some(second) = read_cstr(n.pid, p)
+    {
+        check.push(resolve(n.pid, dfd, &second));
+    }
+    for (shown, real) in check {
         if let Some(why) = write_denied(&real) {
-            return Verdict::ReportWrite(format!("{verb} {shown} ({why})"));
+            return Verdict::ReportWrite(format!("{verb} {shown} ({why}){how}"));
         }
     }
     Verdict::Continue
+}
+
+/// What a watched call does to its (first) path.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    /// open(2) with these flags.
+    Open(u64),
+    /// Makes a new name (mkdir, symlink, link): fails with `EEXIST` when the name exists.
+    Create,
+    /// Changes an existing name (delete, rename, chmod, chown, truncate): fails with `ENOENT`
+    /// when it does not exist.
+    Change,
+}
+
+/// Whether the kernel would get as far as writing: the checks it makes before write access
+/// (Linux `filename_create`, `open_last_lookups`, `do_open`), as the program sees its files.
+/// When existence cannot be told (a directory the supervisor may not search), it assumes a
+/// write, so a real denial is never hidden.
+fn would_write(call: Call, real: &Path) -> bool {
+    let exists = match call {
+        // open follows a final symlink unless O_NOFOLLOW (then it fails with ELOOP).
+        Call::Open(f) if f & libc::O_NOFOLLOW as u64 == 0 => std::fs::metadata(real),
+        _ => std::fs::symlink_metadata(real),
+    };
+    let exists = match exists {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(_) => return true,
+    };
+    match call {
+        Call::Create => !exists,
+        Call::Change => exists,
+        Call::Open(f) => {
+            let creat = f & libc::O_CREAT as u64 != 0;
+            if !exists {
+                // Without O_CREAT a missing file is ENOENT; with it, a new file is written.
+                return creat;
+            }
+            if creat && f & libc::O_EXCL as u64 != 0 {
+                return false; // EEXIST
+            }
+            // An existing file: only write access or truncation needs the mount writable
+            // (O_RDONLY|O_CREAT opens it read-only and succeeds).
+            f & libc::O_ACCMODE as u64 != libc::O_RDONLY as u64 || f & libc::O_TRUNC as u64 != 0
+        }
+    }
 }
 
 /// Serves notifications until no process uses the filter; `report` gets each event.
@@ -587,6 +689,150 @@ mod tests {
         );
         let unix = (libc::AF_UNIX as u16).to_ne_bytes();
         assert_eq!(outside_destination(&unix), None);
+    }
+
+    /// A notification as the kernel would send it for a call of this test process.
+    fn notif(nr: i64, args: [u64; 6]) -> sys::Notification {
+        sys::Notification {
+            id: 0,
+            pid: std::process::id(),
+            nr: nr as i32,
+            args,
+        }
+    }
+
+    /// A directory outside the sandbox's writable places, with an existing file and directory.
+    fn read_only_place() -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        assert!(!WRITABLE.iter().any(|w| dir.starts_with(w)), "{dir:?}");
+        assert!(dir.join("Cargo.toml").is_file() && dir.join("src").is_dir());
+        dir
+    }
+
+    fn cpath(p: &Path) -> CString {
+        CString::new(p.as_os_str().as_encoded_bytes()).unwrap()
+    }
+
+    fn openat(path: &CString, flags: i32) -> Verdict {
+        let at = libc::AT_FDCWD as u64;
+        judge(&notif(
+            libc::SYS_openat,
+            [at, path.as_ptr() as u64, flags as u64, 0o666, 0, 0],
+        ))
+    }
+
+    #[test]
+    fn read_only_opens_are_never_reported_as_writes() {
+        let file = cpath(&read_only_place().join("Cargo.toml"));
+        let ro = libc::O_RDONLY | libc::O_CLOEXEC;
+        assert_eq!(openat(&file, ro), Verdict::Continue);
+        // O_CREAT on a file that exists opens it read-only: the kernel writes nothing.
+        assert_eq!(openat(&file, ro | libc::O_CREAT), Verdict::Continue);
+        // The upper half of the register is not part of the int the kernel reads.
+        let at = libc::AT_FDCWD as u64;
+        let dirty = (ro as u64) | (libc::O_WRONLY as u64) << 32;
+        assert_eq!(
+            judge(&notif(
+                libc::SYS_openat,
+                [at, file.as_ptr() as u64, dirty, 0, 0, 0]
+            )),
+            Verdict::Continue
+        );
+        // openat2: the flags are read from the program's open_how.
+        let how: [u64; 3] = [ro as u64, 0, 0];
+        let args = [at, file.as_ptr() as u64, how.as_ptr() as u64, 24, 0, 0];
+        assert_eq!(judge(&notif(libc::SYS_openat2, args)), Verdict::Continue);
+    }
+
+    #[test]
+    fn write_opens_are_reported_with_their_flags() {
+        let dir = read_only_place();
+        let file = cpath(&dir.join("Cargo.toml"));
+        let append = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC;
+        let want = format!(
+            "write {}/Cargo.toml (not writable in the sandbox) [O_WRONLY|O_CREAT|O_APPEND]",
+            dir.display()
+        );
+        assert_eq!(openat(&file, append), Verdict::ReportWrite(want));
+        let trunc = openat(&file, libc::O_RDONLY | libc::O_TRUNC);
+        assert!(
+            matches!(&trunc, Verdict::ReportWrite(d) if d.ends_with("[O_RDONLY|O_TRUNC]")),
+            "{trunc:?}"
+        );
+        let new = cpath(&dir.join("no-such-file"));
+        assert!(matches!(
+            openat(&new, libc::O_WRONLY | libc::O_CREAT),
+            Verdict::ReportWrite(_)
+        ));
+        let at = libc::AT_FDCWD as u64;
+        let how: [u64; 3] = [libc::O_RDWR as u64, 0, 0];
+        let args = [at, file.as_ptr() as u64, how.as_ptr() as u64, 24, 0, 0];
+        assert!(matches!(
+            judge(&notif(libc::SYS_openat2, args)),
+            Verdict::ReportWrite(d) if d.ends_with("[O_RDWR]")
+        ));
+        // A relative path is resolved against the program's directory fd, not the supervisor's.
+        let d = std::fs::File::open(&dir).unwrap();
+        let rel = CString::new("Cargo.toml").unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&d) as u64;
+        let args = [fd, rel.as_ptr() as u64, libc::O_WRONLY as u64, 0, 0, 0];
+        assert!(matches!(
+            judge(&notif(libc::SYS_openat, args)),
+            Verdict::ReportWrite(d) if d.starts_with(&format!("write {}/Cargo.toml ", dir.display()))
+        ));
+    }
+
+    #[test]
+    fn calls_that_fail_before_writing_are_not_reported() {
+        let dir = read_only_place();
+        let file = cpath(&dir.join("Cargo.toml"));
+        let sub = cpath(&dir.join("src"));
+        let missing = cpath(&dir.join("no-such-file"));
+        // EEXIST: mkdir of an existing directory (os.makedirs(exist_ok=True)), exclusive create.
+        assert_eq!(
+            judge(&notif(
+                libc::SYS_mkdir,
+                [sub.as_ptr() as u64, 0o777, 0, 0, 0, 0]
+            )),
+            Verdict::Continue
+        );
+        let excl = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
+        assert_eq!(openat(&file, excl), Verdict::Continue);
+        // ENOENT: opening a missing file for writing without O_CREAT, deleting a missing file.
+        assert_eq!(openat(&missing, libc::O_WRONLY), Verdict::Continue);
+        assert_eq!(
+            judge(&notif(
+                libc::SYS_unlink,
+                [missing.as_ptr() as u64, 0, 0, 0, 0, 0]
+            )),
+            Verdict::Continue
+        );
+        // The same calls on names that would change are reported (judge never runs them).
+        assert!(matches!(
+            judge(&notif(libc::SYS_mkdir, [missing.as_ptr() as u64, 0o777, 0, 0, 0, 0])),
+            Verdict::ReportWrite(d) if d.starts_with("mkdir ")
+        ));
+        assert!(matches!(
+            judge(&notif(libc::SYS_unlink, [file.as_ptr() as u64, 0, 0, 0, 0, 0])),
+            Verdict::ReportWrite(d) if d.starts_with("delete ")
+        ));
+        assert!(dir.join("Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn flag_names_read_like_strace() {
+        assert_eq!(open_flag_names(0), "O_RDONLY");
+        assert_eq!(
+            open_flag_names(
+                (libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC) as u64
+            ),
+            "O_WRONLY|O_CREAT|O_APPEND"
+        );
+        assert_eq!(
+            open_flag_names((libc::O_RDWR | libc::O_TMPFILE) as u64),
+            "O_RDWR|O_TMPFILE"
+        );
+        assert_eq!(open_flag_names(libc::O_DIRECTORY as u64), "O_RDONLY");
     }
 
     #[test]

@@ -3,6 +3,7 @@ mod mcp;
 mod native_attacks;
 mod native_cleanup;
 mod native_cli;
+mod native_denial;
 mod native_limits;
 mod native_network;
 mod native_unprivileged;
