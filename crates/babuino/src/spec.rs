@@ -771,6 +771,9 @@ impl RunSpec {
         env.insert("HOME".to_string(), "/tmp".to_string());
         env.insert("LANG".to_string(), "C.UTF-8".to_string());
         env.insert("TMPDIR".to_string(), "/tmp".to_string());
+        // Python would write bytecode caches next to read-only code and packages (each attempt a
+        // denied write in the report) or into /tmp, gone with the sandbox: neither helps.
+        env.insert("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string());
         if let Some(route) = &self.network.registry {
             env.extend(route.env());
         }

@@ -63,7 +63,9 @@ fn code_events(o: &super::native_util::Outcome) -> Vec<String> {
 fn reading_package_data_like_certifi_reports_no_write() {
     require_native!();
     let c = package_code();
-    let o = run_with_env(&["--env", "PYTHONDONTWRITEBYTECODE=1"], &c, &[]);
+    // No --env: importing `pkg` from the read-only /code must not try to write its bytecode
+    // cache either (the sandbox sets PYTHONDONTWRITEBYTECODE).
+    let o = run_with_env(&[], &c, &[]);
     assert_eq!(o.code, 0, "{o:?}");
     let out = o.program_output();
     assert!(out.contains("where /code/pkg/data.pem 1120 64"), "{out}");
