@@ -701,12 +701,18 @@ mod tests {
         }
     }
 
-    /// A directory outside the sandbox's writable places, with an existing file and directory.
-    fn read_only_place() -> PathBuf {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    /// A directory outside the sandbox's writable places (wherever the repository is, /tmp
+    /// included), with an existing file `Cargo.toml` and directory `src`.
+    fn read_only_place() -> tempfile::TempDir {
+        let place = tempfile::Builder::new()
+            .prefix("babuino-seccomp-test-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let dir = place.path();
         assert!(!WRITABLE.iter().any(|w| dir.starts_with(w)), "{dir:?}");
-        assert!(dir.join("Cargo.toml").is_file() && dir.join("src").is_dir());
-        dir
+        std::fs::write(dir.join("Cargo.toml"), "[package]\n").unwrap();
+        std::fs::create_dir(dir.join("src")).unwrap();
+        place
     }
 
     fn cpath(p: &Path) -> CString {
@@ -723,7 +729,8 @@ mod tests {
 
     #[test]
     fn read_only_opens_are_never_reported_as_writes() {
-        let file = cpath(&read_only_place().join("Cargo.toml"));
+        let place = read_only_place();
+        let file = cpath(&place.path().join("Cargo.toml"));
         let ro = libc::O_RDONLY | libc::O_CLOEXEC;
         assert_eq!(openat(&file, ro), Verdict::Continue);
         // O_CREAT on a file that exists opens it read-only: the kernel writes nothing.
@@ -746,7 +753,8 @@ mod tests {
 
     #[test]
     fn write_opens_are_reported_with_their_flags() {
-        let dir = read_only_place();
+        let place = read_only_place();
+        let dir = place.path();
         let file = cpath(&dir.join("Cargo.toml"));
         let append = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC;
         let want = format!(
@@ -772,7 +780,7 @@ mod tests {
             Verdict::ReportWrite(d) if d.ends_with("[O_RDWR]")
         ));
         // A relative path is resolved against the program's directory fd, not the supervisor's.
-        let d = std::fs::File::open(&dir).unwrap();
+        let d = std::fs::File::open(dir).unwrap();
         let rel = CString::new("Cargo.toml").unwrap();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&d) as u64;
         let args = [fd, rel.as_ptr() as u64, libc::O_WRONLY as u64, 0, 0, 0];
@@ -784,7 +792,8 @@ mod tests {
 
     #[test]
     fn calls_that_fail_before_writing_are_not_reported() {
-        let dir = read_only_place();
+        let place = read_only_place();
+        let dir = place.path();
         let file = cpath(&dir.join("Cargo.toml"));
         let sub = cpath(&dir.join("src"));
         let missing = cpath(&dir.join("no-such-file"));
