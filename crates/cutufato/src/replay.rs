@@ -10,7 +10,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::Value;
 
-use crate::auditor::{Auditor, LogError, Stored};
+use crate::auditor::{Auditor, Content, LogError, Stored};
 use crate::cli::{EXIT_OK, indent, parse_time, ts_key};
 use crate::note::Verifier;
 use crate::record::Body;
@@ -203,6 +203,33 @@ impl Checked {
             "❌ SIGNATURE INVALID"
         }
     }
+
+    /// Writes the content's state and returns the content to render: `None` when erased.
+    fn content<'a>(&self, s: &'a Stored, o: &mut String) -> Option<&'a Content> {
+        let Some(content) = &s.content else {
+            o.push_str(&format!(
+                "content:  erased{}\n",
+                self.erased_by
+                    .as_ref()
+                    .map(|t| format!(" (tombstone {t})"))
+                    .unwrap_or_default()
+            ));
+            return None;
+        };
+        if let Some(f) = &self.content_problem {
+            o.push_str(&format!("❌ {f}\n"));
+        }
+        Some(content)
+    }
+}
+
+/// `label:   value` lines for the fields that are present.
+fn push_fields(o: &mut String, fields: &[(&str, &Option<String>)]) {
+    for (label, v) in fields {
+        if let Some(x) = v {
+            o.push_str(&format!("{:<10}{x}\n", format!("{label}:")));
+        }
+    }
 }
 
 /// A decision as text: model, actor, purpose, session, prompt, context, response, attribution.
@@ -234,46 +261,33 @@ pub fn render_decision(s: &Stored, c: &Checked) -> String {
             format!(" {}", Value::Object(d.model.parameters.clone()))
         }
     ));
-    for (label, v) in [
-        ("actor", &d.actor),
-        ("purpose", &d.purpose),
-        ("session", &d.session),
-    ] {
-        if let Some(x) = v {
-            o.push_str(&format!("{:<10}{x}\n", format!("{label}:")));
+    push_fields(
+        &mut o,
+        &[
+            ("actor", &d.actor),
+            ("purpose", &d.purpose),
+            ("session", &d.session),
+        ],
+    );
+    if let Some(content) = c.content(s, &mut o) {
+        o.push_str(&format!("prompt:\n{}\n", indent(&content.prompt)));
+        for (i, (text, r)) in content.chunks.iter().zip(&d.context_chunks).enumerate() {
+            let loc = [
+                r.page.map(|p| format!("p.{p}")),
+                r.line.map(|l| format!("l.{l}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            o.push_str(&format!(
+                "context [{i}] {} {loc}{}:\n{}\n",
+                r.doc_id,
+                r.score.map(|s| format!(" (score {s})")).unwrap_or_default(),
+                indent(text)
+            ));
         }
-    }
-    match &s.content {
-        None => o.push_str(&format!(
-            "content:  erased{}\n",
-            c.erased_by
-                .as_ref()
-                .map(|t| format!(" (tombstone {t})"))
-                .unwrap_or_default()
-        )),
-        Some(content) => {
-            if let Some(f) = &c.content_problem {
-                o.push_str(&format!("❌ {f}\n"));
-            }
-            o.push_str(&format!("prompt:\n{}\n", indent(&content.prompt)));
-            for (i, (text, r)) in content.chunks.iter().zip(&d.context_chunks).enumerate() {
-                let loc = [
-                    r.page.map(|p| format!("p.{p}")),
-                    r.line.map(|l| format!("l.{l}")),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-                o.push_str(&format!(
-                    "context [{i}] {} {loc}{}:\n{}\n",
-                    r.doc_id,
-                    r.score.map(|s| format!(" (score {s})")).unwrap_or_default(),
-                    indent(text)
-                ));
-            }
-            o.push_str(&format!("response:\n{}\n", indent(&content.response)));
-        }
+        o.push_str(&format!("response:\n{}\n", indent(&content.response)));
     }
     match (d.attribution_confidence, d.hallucination_detected) {
         (Some(conf), h) => o.push_str(&format!(
@@ -305,35 +319,22 @@ pub fn render_event(s: &Stored, c: &Checked) -> String {
     );
     o.push_str(&format!("source:   {}\n", e.source));
     o.push_str(&format!("action:   {}\n", e.action));
-    for (label, v) in [
-        ("outcome", &e.outcome),
-        ("session", &e.session),
-        ("actor", &e.actor),
-        ("tenant", &e.tenant),
-    ] {
-        if let Some(x) = v {
-            o.push_str(&format!("{:<10}{x}\n", format!("{label}:")));
+    push_fields(
+        &mut o,
+        &[
+            ("outcome", &e.outcome),
+            ("session", &e.session),
+            ("actor", &e.actor),
+            ("tenant", &e.tenant),
+        ],
+    );
+    if let Some(content) = c.content(s, &mut o) {
+        if let Some(summary) = &content.summary {
+            o.push_str(&format!("summary:  {summary}\n"));
         }
-    }
-    match &s.content {
-        None => o.push_str(&format!(
-            "content:  erased{}\n",
-            c.erased_by
-                .as_ref()
-                .map(|t| format!(" (tombstone {t})"))
-                .unwrap_or_default()
-        )),
-        Some(content) => {
-            if let Some(f) = &c.content_problem {
-                o.push_str(&format!("❌ {f}\n"));
-            }
-            if let Some(summary) = &content.summary {
-                o.push_str(&format!("summary:  {summary}\n"));
-            }
-            if let Some(data) = content.data.as_ref().filter(|d| !is_empty(d)) {
-                let pretty = serde_json::to_string_pretty(data).unwrap_or_default();
-                o.push_str(&format!("data:\n{}\n", indent(&pretty)));
-            }
+        if let Some(data) = content.data.as_ref().filter(|d| !is_empty(d)) {
+            let pretty = serde_json::to_string_pretty(data).unwrap_or_default();
+            o.push_str(&format!("data:\n{}\n", indent(&pretty)));
         }
     }
     o
