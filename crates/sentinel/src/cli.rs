@@ -185,6 +185,14 @@ pub struct EvalArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Registry facts (TSV: ecosystem, name, first_release, versions, source, recorded) applied
+    /// to the PyPI and crates.io leave-one-out false positives; default: the built-in ones.
+    #[arg(long, value_name = "PATH")]
+    pub facts: Option<PathBuf>,
+    /// Network: look up the facts of every PyPI and crates.io leave-one-out false positive in
+    /// the live registries and write them to PATH (then evaluate with them).
+    #[arg(long, value_name = "PATH")]
+    pub record_facts: Option<PathBuf>,
 }
 
 /// `sentinel policy …`.
@@ -446,8 +454,53 @@ pub fn run(cli: Cli) -> Result<u8> {
                 Some(d) => Corpora::from_dir(d),
                 None => Corpora::default(),
             };
-            let results =
-                crate::eval::run(&corpora, &policy.typosquat, only, a.incidents.as_deref())?;
+            let mut facts = a.facts.clone();
+            if let Some(path) = &a.record_facts {
+                let results = crate::eval::run(
+                    &corpora,
+                    &policy.typosquat,
+                    only,
+                    a.incidents.as_deref(),
+                    None,
+                )?;
+                let client = crate::registry::RegistryClient::new(
+                    policy.registries.clone(),
+                    policy.network.clone(),
+                )?;
+                let bar = indicatif::ProgressBar::new(0);
+                let b2 = bar.clone();
+                let rec = runtime()?.block_on(crate::eval::record_facts(
+                    &client,
+                    &policy.registries,
+                    &results,
+                    jiff::Timestamp::now(),
+                    move |done, total| {
+                        b2.set_length(total as u64);
+                        b2.set_position(done as u64);
+                    },
+                ));
+                bar.finish_and_clear();
+                std::fs::write(path, &rec.tsv)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!(
+                    "wrote {} rows to {}; not in the registry: {}; failed: {}",
+                    rec.rows,
+                    path.display(),
+                    rec.not_found.len(),
+                    rec.failed.len()
+                );
+                for f in rec.not_found.iter().chain(&rec.failed) {
+                    eprintln!("  no facts: {f}");
+                }
+                facts = Some(path.clone());
+            }
+            let results = crate::eval::run(
+                &corpora,
+                &policy.typosquat,
+                only,
+                a.incidents.as_deref(),
+                facts.as_deref(),
+            )?;
             if a.json {
                 print(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
             } else {

@@ -528,15 +528,12 @@ impl Engine {
                 // far more often a legitimate neighbour (`cookies`/`cookie`) than a squat, which
                 // is typically new with few versions: its typosquat finding is capped at warn.
                 let cfg = &policy.typosquat;
-                let age_days = || {
-                    rec.first_release()
-                        .and_then(|f| f.parse::<jiff::Timestamp>().ok())
-                        .map(|t| (jiff::Timestamp::now().as_second() - t.as_second()) / 86_400)
-                };
-                if cfg.established_versions > 0
-                    && findings.iter().any(|f| f.code == codes::TYPOSQUAT)
-                    && rec.versions.len() >= cfg.established_versions
-                    && let Some(days) = age_days().filter(|d| *d >= cfg.established_age_days)
+                if findings.iter().any(|f| f.code == codes::TYPOSQUAT)
+                    && let Some(days) = cfg.established_age(
+                        rec.versions.len(),
+                        rec.first_release().as_deref(),
+                        jiff::Timestamp::now(),
+                    )
                 {
                     for f in findings.iter_mut().filter(|f| f.code == codes::TYPOSQUAT) {
                         f.message.push_str(&format!(

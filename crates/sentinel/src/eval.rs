@@ -24,6 +24,91 @@ pub const INCIDENTS: &str = crate::corpus::EMBEDDED_INCIDENTS;
 pub const NPM_NEXT_TIER: &str = include_str!("../eval/npm-next-tier.tsv");
 /// npm packages ranked 100,001–110,000 (the long tail; unlabelled, so an upper bound).
 pub const NPM_TAIL_TIER: &str = include_str!("../eval/npm-tail-tier.tsv");
+/// Registry facts (first release, number of versions) of the PyPI and crates.io names the
+/// leave-one-out pass flags, recorded from the live registries with
+/// `sentinel eval --record-facts` (see `eval/README.md`).
+pub const REGISTRY_FACTS: &str = include_str!("../eval/registry-facts.tsv");
+
+/// What the `established` rule reads from a registry record, recorded at one time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fact {
+    /// Earliest publication time of any version (RFC 3339), when the registry gives one.
+    pub first_release: Option<String>,
+    /// Number of versions the registry lists (yanked ones included, as the engine counts them).
+    pub versions: usize,
+    /// When the facts were recorded: the rule's "now".
+    pub recorded: jiff::Timestamp,
+}
+
+/// Recorded facts by ecosystem and normalised name.
+#[derive(Debug, Clone, Default)]
+pub struct Facts(std::collections::HashMap<(Ecosystem, String), Fact>);
+
+/// A facts file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "registry facts line {line}: {what} (expected: ecosystem, name, first_release or -, versions, source, recorded)"
+)]
+pub struct FactsError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl Facts {
+    /// Parses `ecosystem  name  first_release  versions  source  recorded` rows (tab-separated,
+    /// `#` comments, one header row; `-` for an unknown first release).
+    pub fn parse(text: &str) -> Result<Facts, FactsError> {
+        let mut map = std::collections::HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let err = |what: String| FactsError { line: i + 1, what };
+            if line.trim().is_empty() || line.starts_with('#') || line.starts_with("ecosystem\t") {
+                continue;
+            }
+            let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
+            let [eco, name, first, versions, _source, recorded] = cols[..] else {
+                return Err(err(format!("{} columns instead of 6", cols.len())));
+            };
+            let eco: Ecosystem = eco
+                .parse()
+                .map_err(|_| err(format!("unknown ecosystem `{eco}`")))?;
+            let first_release = match first {
+                "" | "-" => None,
+                f => {
+                    f.parse::<jiff::Timestamp>()
+                        .map_err(|e| err(format!("first release `{f}`: {e}")))?;
+                    Some(f.to_string())
+                }
+            };
+            let versions = versions
+                .parse()
+                .map_err(|_| err(format!("versions `{versions}` is not a number")))?;
+            let recorded = recorded
+                .parse::<jiff::Timestamp>()
+                .map_err(|e| err(format!("recorded `{recorded}`: {e}")))?;
+            map.insert(
+                (eco, eco.normalize(name)),
+                Fact {
+                    first_release,
+                    versions,
+                    recorded,
+                },
+            );
+        }
+        Ok(Facts(map))
+    }
+
+    /// The facts of a normalised name.
+    pub fn get(&self, eco: Ecosystem, name: &str) -> Option<&Fact> {
+        self.0.get(&(eco, name.to_string()))
+    }
+
+    /// Number of rows for an ecosystem.
+    pub fn count(&self, eco: Ecosystem) -> usize {
+        self.0.keys().filter(|(e, _)| *e == eco).count()
+    }
+}
 
 /// Figures for one ecosystem.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -66,6 +151,16 @@ pub struct EcoResult {
     pub fp_by_kind: std::collections::BTreeMap<String, usize>,
     /// A few leave-one-out false positives (name → target), for inspection.
     pub fp_examples: Vec<String>,
+    /// Leave-one-out false positives cleared by their recorded registry facts (`established`:
+    /// old, many versions; or npm's popularity gap): a warning, not a block.
+    pub fp_leave_one_out_cleared: usize,
+    /// Leave-one-out false positives with no recorded facts (counted as blocked).
+    pub fp_leave_one_out_no_facts: usize,
+    /// A few still blocked after the facts (name → target), for inspection.
+    pub fp_blocked_examples: Vec<String>,
+    /// Every leave-one-out false positive not cleared by downloads (what `--record-facts` looks up).
+    #[serde(skip)]
+    pub fp_names: Vec<String>,
     /// Real packages just outside the corpus checked (npm ranks 50,001–60,000).
     pub next_tier_total: usize,
     /// Of those, flagged.
@@ -235,7 +330,12 @@ fn pct(a: usize, b: usize) -> f64 {
 }
 
 /// Evaluates one corpus.
-pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) -> EcoResult {
+pub fn evaluate(
+    corpus: &Corpus,
+    cfg: &TyposquatConfig,
+    incidents: &[Incident],
+    facts: &Facts,
+) -> EcoResult {
     let eco = corpus.ecosystem.unwrap_or(Ecosystem::Pypi);
     let det = Detector {
         corpus,
@@ -278,6 +378,11 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
     let recorded_downloads = corpus.downloads_at(1).is_some();
     if recorded_downloads {
         r.facts = "monthly downloads of each candidate as recorded in the corpus file (what the engine asks the npm downloads API)".into();
+    } else if facts.count(eco) > 0 {
+        r.facts = format!(
+            "first release and number of versions of each flagged name as recorded from the registry ({} rows), applied with the engine's `established` rule",
+            facts.count(eco)
+        );
     }
     for (i, name) in corpus.names.iter().take(10_000).enumerate() {
         r.fp_total += 1;
@@ -289,11 +394,30 @@ pub fn evaluate(corpus: &Corpus, cfg: &TyposquatConfig, incidents: &[Incident]) 
             *r.fp_by_kind.entry(format!("{:?}", m.kind)).or_default() += 1;
             // The candidate's own downloads are a registry fact, not corpus membership: the
             // name is still checked as if unknown.
-            let cleared = corpus
+            let by_downloads = corpus
                 .downloads_at(i as u32 + 1)
                 .is_some_and(|d| det.clears_popularity_gap(m, d));
-            if !cleared {
+            // The engine's `established` rule on the recorded facts, at the time they were
+            // recorded; a name with no facts stays blocked (an upper bound).
+            let fact = facts.get(eco, name);
+            let established = fact.is_some_and(|f| {
+                cfg.established_age(f.versions, f.first_release.as_deref(), f.recorded)
+                    .is_some()
+            });
+            if !by_downloads {
+                r.fp_names.push(name.to_string());
+                if fact.is_none() {
+                    r.fp_leave_one_out_no_facts += 1;
+                }
+            }
+            if by_downloads || established {
+                r.fp_leave_one_out_cleared += 1;
+            } else {
                 r.fp_leave_one_out_blocked += 1;
+                if r.fp_blocked_examples.len() < 12 {
+                    r.fp_blocked_examples
+                        .push(format!("{name} → {} ({:?})", m.target, m.kind));
+                }
             }
             if r.fp_examples.len() < 12 {
                 r.fp_examples
@@ -366,7 +490,16 @@ pub fn run(
     cfg: &TyposquatConfig,
     only: Option<Ecosystem>,
     incidents: Option<&Path>,
+    facts: Option<&Path>,
 ) -> Result<Vec<EcoResult>> {
+    let facts = match facts {
+        Some(p) => Facts::parse(
+            &std::fs::read_to_string(p)
+                .with_context(|| format!("reading registry facts {}", p.display()))?,
+        )
+        .with_context(|| format!("in {}", p.display()))?,
+        None => Facts::parse(REGISTRY_FACTS).context("the built-in registry facts")?,
+    };
     let text = match incidents {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("reading incidents {}", p.display()))?,
@@ -382,7 +515,7 @@ pub fn run(
         if corpus.is_empty() {
             continue;
         }
-        out.push(evaluate(&corpus, cfg, &incidents));
+        out.push(evaluate(&corpus, cfg, &incidents, &facts));
     }
     Ok(out)
 }
@@ -461,6 +594,13 @@ pub fn render(results: &[EcoResult]) -> String {
                 r.tail_tier_examples.join(", ")
             ));
         }
+        if !r.fp_blocked_examples.is_empty() && r.fp_leave_one_out_cleared > 0 {
+            s.push_str(&format!(
+                "{} leave-one-out still blocked: {}\n",
+                r.ecosystem,
+                r.fp_blocked_examples.join(", ")
+            ));
+        }
         if !r.fp_examples.is_empty() {
             s.push_str(&format!(
                 "{} leave-one-out examples: {}\n",
@@ -470,4 +610,114 @@ pub fn render(results: &[EcoResult]) -> String {
         }
     }
     s
+}
+
+/// What `record_facts` did.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// The TSV (header comments, header row, one row per name found).
+    pub tsv: String,
+    /// Rows written.
+    pub rows: usize,
+    /// Names the registry does not know (no row; they count as blocked).
+    pub not_found: Vec<String>,
+    /// Names whose look-up failed (no row; they count as blocked).
+    pub failed: Vec<String>,
+}
+
+/// Looks up, in the live registries, the facts the engine's `established` rule reads (first
+/// release, number of versions) for the PyPI and crates.io leave-one-out false positives in
+/// `results`, with the engine's own client and parsers ([`RegistryClient::lookup`],
+/// [`crate::registry::PackageRecord::first_release`]). Opt-in network: only
+/// `sentinel eval --record-facts` calls it.
+pub async fn record_facts(
+    client: &crate::registry::RegistryClient,
+    registries: &crate::policy::Registries,
+    results: &[EcoResult],
+    now: jiff::Timestamp,
+    progress: impl Fn(usize, usize),
+) -> Recorded {
+    use crate::registry::Lookup;
+    let names: Vec<(Ecosystem, &str)> = results
+        .iter()
+        .filter_map(|r| {
+            let eco: Ecosystem = r.ecosystem.parse().ok()?;
+            matches!(eco, Ecosystem::Pypi | Ecosystem::CratesIo).then_some((eco, r))
+        })
+        .flat_map(|(eco, r)| r.fp_names.iter().map(move |n| (eco, n.as_str())))
+        .collect();
+    let mut out = Recorded {
+        tsv: format!(
+            "# Registry facts of the PyPI and crates.io names that `sentinel eval` flags leave-one-out,\n\
+             # as the engine reads them (first release = earliest upload of any version; versions =\n\
+             # every version the registry lists, yanked included). Recorded {} with\n\
+             # `sentinel eval --record-facts` from the URLs in `source`.\n\
+             ecosystem\tname\tfirst_release\tversions\tsource\trecorded\n",
+            now.strftime("%Y-%m-%d")
+        ),
+        ..Default::default()
+    };
+    let base = |eco: Ecosystem| registries.get(eco).trim_end_matches('/').to_string();
+    for (i, (eco, name)) in names.iter().enumerate() {
+        progress(i, names.len());
+        match client.lookup(*eco, name).await {
+            Ok(Lookup::Found(rec)) => {
+                let source = match eco {
+                    Ecosystem::CratesIo => format!(
+                        "{}/{}",
+                        base(*eco),
+                        crate::ecosystem::crates_index_path(&rec.name.to_ascii_lowercase())
+                    ),
+                    _ => format!("{}/pypi/{name}/json", base(*eco)),
+                };
+                out.tsv.push_str(&format!(
+                    "{eco}\t{name}\t{}\t{}\t{source}\t{now}\n",
+                    rec.first_release().unwrap_or_else(|| "-".into()),
+                    rec.versions.len(),
+                ));
+                out.rows += 1;
+            }
+            Ok(Lookup::NotFound) => out.not_found.push(format!("{eco}:{name}")),
+            Err(e) => out.failed.push(format!("{eco}:{name} ({e})")),
+        }
+    }
+    progress(names.len(), names.len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_parse_and_feed_the_engine_rule() {
+        let f = Facts::parse(
+            "# c\necosystem\tname\tfirst_release\tversions\tsource\trecorded\n\
+             pypi\tUUID7\t2021-12-29T01:38:20Z\t1\tu\t2026-11-27T09:44:13Z\n\
+             crates.io\tserde_json\t2015-08-07T19:04:18Z\t186\tu\t2026-11-27T09:44:13Z\n\
+             crates.io\tnodate\t-\t40\tu\t2026-11-27T09:44:13Z\n",
+        )
+        .unwrap();
+        let cfg = TyposquatConfig::default();
+        let rule = |eco, n: &str| {
+            let x = f.get(eco, n).unwrap();
+            cfg.established_age(x.versions, x.first_release.as_deref(), x.recorded)
+        };
+        // Old but one version: not established. Keys are normalised names.
+        assert_eq!(rule(Ecosystem::Pypi, "uuid7"), None);
+        assert!(rule(Ecosystem::CratesIo, "serde-json").is_some_and(|d| d > 4000));
+        // No first release known: the rule cannot clear it.
+        assert_eq!(rule(Ecosystem::CratesIo, "nodate"), None);
+        assert_eq!(f.count(Ecosystem::CratesIo), 2);
+    }
+
+    #[test]
+    fn malformed_facts_say_which_line() {
+        let e = Facts::parse("pypi\tx\t-\tmany\tu\t2026-11-27T00:00:00Z\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.to_string().contains("versions `many`"), "{e}");
+        let e = Facts::parse("\nnpm\tx\t-\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(Facts::parse(REGISTRY_FACTS).is_ok());
+    }
 }

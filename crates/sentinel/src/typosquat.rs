@@ -67,6 +67,28 @@ impl Default for TyposquatConfig {
     }
 }
 
+impl TyposquatConfig {
+    /// The `established` rule: a package whose first release is at least
+    /// `established-age-days` old at `now` and that has at least `established-versions`
+    /// versions (yanked ones included, as the registry lists them) is more often a legitimate
+    /// neighbour than a squat, so its typosquat finding is capped at a warning. Returns the age
+    /// in days when the rule applies. Used by the engine on live registry records and by
+    /// `sentinel eval` on recorded facts.
+    pub fn established_age(
+        &self,
+        versions: usize,
+        first_release: Option<&str>,
+        now: jiff::Timestamp,
+    ) -> Option<i64> {
+        if self.established_versions == 0 || versions < self.established_versions {
+            return None;
+        }
+        let first = first_release?.parse::<jiff::Timestamp>().ok()?;
+        let days = (now.as_second() - first.as_second()) / 86_400;
+        (days >= self.established_age_days).then_some(days)
+    }
+}
+
 /// Two-edit matches also need this Jaro-Winkler similarity (calibrated with `sentinel eval`).
 pub const TWO_EDIT_MIN_JW: f64 = 0.93;
 

@@ -8,6 +8,7 @@ mod audit;
 mod cache;
 mod check;
 mod eval;
+mod eval_facts;
 mod faults;
 mod hook;
 mod live;

@@ -1,0 +1,106 @@
+//! `sentinel eval`: the PyPI / crates.io leave-one-out `blocked` figure applies the engine's
+//! `established` rule to recorded registry facts.
+use super::support::Sentinel;
+
+/// Two rows copied from `crates/sentinel/eval/registry-facts.tsv` (recorded 2026-11-27 from
+/// pypi.org with `sentinel eval --record-facts`): `boto3` is established (first release 2014,
+/// 2,160 versions), `griffecli` is young (first release 2026-02-09: 291 days, under 365) although
+/// it has 10 versions. Both are flagged leave-one-out (`boto3` → `boto`, `griffecli` → `griffelib`).
+const TWO_FACTS: &str = "# fixture: two rows of crates/sentinel/eval/registry-facts.tsv\n\
+ecosystem\tname\tfirst_release\tversions\tsource\trecorded\n\
+pypi\tboto3\t2014-11-11T20:30:40.057636Z\t2160\thttps://pypi.org/pypi/boto3/json\t2026-11-27T09:44:13Z\n\
+pypi\tgriffecli\t2026-02-09T19:09:42.554736Z\t10\thttps://pypi.org/pypi/griffecli/json\t2026-11-27T09:44:13Z\n";
+
+fn eval_pypi(s: &Sentinel, facts: &str) -> serde_json::Value {
+    let path = s.work().join("facts.tsv");
+    std::fs::write(&path, facts).unwrap();
+    let r = s.run(&[
+        "eval",
+        "--ecosystem",
+        "pypi",
+        "--json",
+        "--facts",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    j[0].clone()
+}
+
+#[test]
+fn an_established_look_alike_is_cleared_and_a_young_one_stays_blocked() {
+    let s = Sentinel::unreachable();
+    let c = eval_pypi(&s, TWO_FACTS);
+    let flagged = c["fp_leave_one_out"].as_u64().unwrap();
+    assert!(flagged > 100, "{c}");
+    // Only boto3 is cleared; griffecli and every name without facts stay blocked.
+    assert_eq!(c["fp_leave_one_out_cleared"], 1, "{c}");
+    assert_eq!(
+        c["fp_leave_one_out_blocked"].as_u64(),
+        Some(flagged - 1),
+        "{c}"
+    );
+    assert_eq!(
+        c["fp_leave_one_out_no_facts"].as_u64(),
+        Some(flagged - 2),
+        "{c}"
+    );
+    let blocked: Vec<&str> = c["fp_blocked_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(!blocked.iter().any(|e| e.starts_with("boto3 ")), "{c}");
+
+    // With only the young row nothing is cleared: the rule, not the presence of a row, decides.
+    let young: String = TWO_FACTS
+        .lines()
+        .filter(|l| !l.contains("boto3"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = eval_pypi(&s, &young);
+    assert_eq!(c["fp_leave_one_out_cleared"], 0, "{c}");
+    assert_eq!(c["fp_leave_one_out_blocked"].as_u64(), Some(flagged), "{c}");
+}
+
+#[test]
+fn the_built_in_facts_bring_pypi_and_crates_below_the_name_only_figure() {
+    let s = Sentinel::unreachable();
+    let r = s.run(&["eval", "--ecosystem", "crates.io", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let c = &j[0];
+    let flagged = c["fp_leave_one_out"].as_u64().unwrap();
+    let blocked = c["fp_leave_one_out_blocked"].as_u64().unwrap();
+    // Every flagged crate has recorded facts, and most are established neighbours.
+    assert_eq!(c["fp_leave_one_out_no_facts"], 0, "{c}");
+    assert!(blocked * 2 < flagged, "{c}");
+    assert!(c["facts"].as_str().unwrap().contains("established"), "{c}");
+}
+
+#[test]
+fn a_malformed_facts_file_is_a_clear_error() {
+    let s = Sentinel::unreachable();
+    let path = s.work().join("bad.tsv");
+    std::fs::write(
+        &path,
+        "pypi\tboto3\tyesterday\t12\tx\t2026-11-27T00:00:00Z\n",
+    )
+    .unwrap();
+    let r = s.run(&[
+        "eval",
+        "--ecosystem",
+        "pypi",
+        "--facts",
+        path.to_str().unwrap(),
+    ]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("registry facts line 1"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("first release `yesterday`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
