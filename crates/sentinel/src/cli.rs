@@ -456,6 +456,12 @@ pub fn run(cli: Cli) -> Result<u8> {
             };
             let mut facts = a.facts.clone();
             if let Some(path) = &a.record_facts {
+                if g.offline {
+                    return Err(UsageError(
+                        "--record-facts asks the live registries; drop --offline".into(),
+                    )
+                    .into());
+                }
                 let results = crate::eval::run(
                     &corpora,
                     &policy.typosquat,
@@ -463,15 +469,19 @@ pub fn run(cli: Cli) -> Result<u8> {
                     a.incidents.as_deref(),
                     None,
                 )?;
+                // The registries the engine would ask: the policy's, with the same
+                // `SENTINEL_*_URL` overrides.
+                let mut registries = policy.registries.clone();
+                registries.apply_env();
                 let client = crate::registry::RegistryClient::new(
-                    policy.registries.clone(),
+                    registries.clone(),
                     policy.network.clone(),
                 )?;
                 let bar = indicatif::ProgressBar::new(0);
                 let b2 = bar.clone();
                 let rec = runtime()?.block_on(crate::eval::record_facts(
                     &client,
-                    &policy.registries,
+                    &registries,
                     &results,
                     jiff::Timestamp::now(),
                     move |done, total| {

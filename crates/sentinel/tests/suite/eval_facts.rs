@@ -1,6 +1,6 @@
 //! `sentinel eval`: the PyPI / crates.io leave-one-out `blocked` figure applies the engine's
 //! `established` rule to recorded registry facts.
-use super::support::Sentinel;
+use super::support::{FixtureServer, Sentinel};
 
 /// Two rows copied from `crates/sentinel/eval/registry-facts.tsv` (recorded 2026-11-27 from
 /// pypi.org with `sentinel eval --record-facts`): `boto3` is established (first release 2014,
@@ -103,4 +103,60 @@ fn a_malformed_facts_file_is_a_clear_error() {
         r.stderr
     );
     assert!(r.stdout.is_empty(), "{}", r.stdout);
+    // Recording needs the network: with --offline it is a usage error and writes nothing.
+    let out = s.work().join("never.tsv");
+    let r = s.run(&["--offline", "eval", "--record-facts", out.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("drop --offline"), "{}", r.stderr);
+    assert!(!out.exists());
+}
+
+#[test]
+fn record_facts_reads_the_registry_with_the_engine_client() {
+    // A corpus where `flask` and `flasks` flag each other leave-one-out. The loopback registry
+    // has flask's recorded document (64 versions, first upload 2010-04-16) and no `flasks`.
+    let server = FixtureServer::start();
+    let s = Sentinel::new(&server);
+    let corpus = s.dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("pypi.tsv"),
+        "name\trank\nflasks\t1\nflask\t2\nrequests\t3\n",
+    )
+    .unwrap();
+    let out = s.work().join("facts.tsv");
+    let r = s.run(&[
+        "--corpus-dir",
+        corpus.to_str().unwrap(),
+        "eval",
+        "--ecosystem",
+        "pypi",
+        "--json",
+        "--record-facts",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(server.hits("/pypi/pypi/flask/json"), 1);
+    assert!(r.stderr.contains("no facts: pypi:flasks"), "{}", r.stderr);
+    let tsv = std::fs::read_to_string(&out).unwrap();
+    let row = tsv
+        .lines()
+        .find(|l| l.starts_with("pypi\tflask\t"))
+        .unwrap_or_else(|| panic!("{tsv}"));
+    let cols: Vec<&str> = row.split('\t').collect();
+    assert_eq!(cols[2], "2010-04-16T14:29:37.458396Z", "{row}");
+    assert_eq!(cols[3], "64", "{row}");
+    assert_eq!(
+        cols[4],
+        format!("{}/pypi/pypi/flask/json", server.url),
+        "{row}"
+    );
+    assert!(!tsv.contains("\tflasks\t"), "{tsv}");
+    // The evaluation then uses what it recorded: flask is established, flasks has no facts.
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let c = &j[0];
+    assert_eq!(c["fp_leave_one_out"], 2, "{c}");
+    assert_eq!(c["fp_leave_one_out_cleared"], 1, "{c}");
+    assert_eq!(c["fp_leave_one_out_blocked"], 1, "{c}");
+    assert_eq!(c["fp_leave_one_out_no_facts"], 1, "{c}");
 }
