@@ -7,7 +7,11 @@
 //! - recall on real public typosquat incidents (`data/eval/typosquats.tsv`: OSV MAL- records,
 //!   RustSec and public reports);
 //! - false positives on the top 10,000 names: as deployed (a popular name is never flagged) and
-//!   the stricter leave-one-out figure (each name checked as if it were not in the corpus).
+//!   the stricter leave-one-out figure (each name checked as if it were not in the corpus), and
+//!   of those how many would still be blocked once recorded registry facts are applied with the
+//!   engine's own decision functions (npm: monthly downloads and the popularity gap; PyPI and
+//!   crates.io: first release and version count and the `established` rule, from
+//!   `eval/registry-facts.tsv`; a name without facts counts as blocked).
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
