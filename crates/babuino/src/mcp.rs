@@ -337,7 +337,9 @@ impl PackagesArg {
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExitInfo {
-    /// `exited`, `timeout`, `memory`, `pids`, `signal`, `output-cap` or `setup-failed`.
+    /// `exited`, `timeout`, `memory`, `pids`, `signal`, `output-cap`, `setup-failed` or
+    /// `packages-refused` (a package of `packages` was refused or did not install: the code did
+    /// not run).
     pub kind: String,
     /// The program's exit code (`exited`) or the signal number (`signal`); null otherwise.
     pub code: Option<i32>,
