@@ -804,3 +804,75 @@ fn run_code_installs_packages_through_sentinel() {
         "{e}"
     );
 }
+
+/// `packages.package_json` on an `@npm` server: npm installs in its own sandbox through
+/// Sentinel, which withholds the hijacked `is-number` 7.0.1 (a postinstall script, blocked by
+/// the policy), so `^7.0.0` resolves to 7.0.0 and the code requires it from `/packages`.
+#[test]
+fn run_code_installs_npm_packages_and_sentinel_withholds_a_hijacked_release() {
+    require_native!();
+    let up = super::audit::registry_replay::Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("sentinel.toml"),
+        "[rules]\ninstall-scripts = \"block\"\n\n[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
+    )
+    .unwrap();
+    let b = up.base.clone();
+    let env: Vec<(String, String)> = vec![
+        (
+            "SENTINEL_POLICY".into(),
+            d.join("sentinel.toml").display().to_string(),
+        ),
+        (
+            "SENTINEL_CACHE_DIR".into(),
+            d.join("cache").display().to_string(),
+        ),
+        ("SENTINEL_ADVISORIES".into(), "off".into()),
+        ("SENTINEL_PYPI_URL".into(), b.clone()),
+        ("SENTINEL_NPM_URL".into(), format!("{b}/npm")),
+        ("SENTINEL_PROXY_PYPI_SIMPLE".into(), format!("{b}/simple/")),
+        ("SENTINEL_PROXY_PYPI_FILES".into(), format!("{b}/files/")),
+        ("SENTINEL_PROXY_NPM".into(), format!("{b}/npm/")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let code = "const isNumber = require('is-number');\nconsole.log('is-number', isNumber(5), require('is-number/package.json').version, require.resolve('is-number'));\n";
+    let calls = json!([
+        ["npm", "run_code", {"code": code, "language": "node",
+            "packages": {"package_json": "{\"name\":\"job\",\"version\":\"1.0.0\",\"dependencies\":{\"is-number\":\"^7.0.0\"}}"}}],
+        ["pip", "run_code", {"code": "", "language": "python",
+            "packages": {"requirements": "six\n"}}]
+    ]);
+    let r = client_with_env(
+        &["stdio", BIN, "mcp", "--network-allow", "@npm"],
+        calls,
+        &env,
+    );
+    let npm = &r["results"]["npm"];
+    assert_eq!(npm["is_error"], false, "{npm}");
+    let s = &npm["structured"];
+    assert_eq!(s["exit"]["code"], 0, "{s}");
+    let out = s["stdout"].as_str().unwrap();
+    assert!(
+        out.contains("is-number true 7.0.0 /packages/node/node_modules/is-number/index.js"),
+        "{out}"
+    );
+    let pkgs = s["report"]["packages"].as_array().unwrap();
+    assert!(
+        pkgs.iter().any(|p| p["name"] == "is-number"
+            && p["version"] == "7.0.1"
+            && p["decision"] == "block"
+            && p["installed"] == false),
+        "the hijacked release is reported as withheld: {pkgs:?}"
+    );
+    let pip = &r["results"]["pip"];
+    assert_eq!(pip["is_error"], true, "{pip}");
+    assert!(
+        pip["text"]
+            .as_str()
+            .unwrap()
+            .contains("packages.requirements needs @pypi on this server, which allows: @npm"),
+        "{pip}"
+    );
+}
