@@ -48,6 +48,8 @@ pub const MAX_FILES_BYTES: usize = 8 << 20;
 pub const MAX_FILES: usize = 64;
 /// Most code kept in the audit record (longer code is recorded by its hash only).
 const AUDIT_CODE: usize = 256 << 10;
+/// Largest `packages.requirements` or `packages.package_json` accepted.
+pub const MAX_MANIFEST: usize = 64 << 10;
 /// Largest file of `/out` returned with its content.
 pub const RETURNED_FILE: u64 = 64 << 10;
 /// Most bytes of `/out` content returned per call.
@@ -81,6 +83,9 @@ pub struct McpArgs {
     /// Longest timeout a call may have, and its default [default: 30s]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Timeout of a call's install phase (`packages`, needs @pypi / @npm) [default: 5m]
+    #[arg(long = "install-timeout", value_name = "DURATION")]
+    pub install_timeout: Option<String>,
     /// CPU share of every call in cores [default: 1]
     #[arg(long, value_name = "N")]
     pub cpus: Option<String>,
@@ -114,6 +119,8 @@ pub struct Ceilings {
     pub network: NetworkPolicy,
     /// Registries a call may install from through Sentinel's proxy (`@pypi`, `@npm`).
     pub registries: Vec<PackageRegistry>,
+    /// Timeout of the install phase of a call's `packages` (the CLI's `--install-timeout`).
+    pub install_timeout: std::time::Duration,
     pub backend: BackendKind,
 }
 
@@ -155,10 +162,15 @@ impl Ceilings {
             Some(s) => s.parse()?,
             None => BackendKind::Auto,
         };
+        let install_timeout = match &a.install_timeout {
+            Some(t) => spec::parse_duration(t)?,
+            None => crate::packages::DEFAULT_INSTALL_TIMEOUT,
+        };
         Ok(Ceilings {
             limits,
             network,
             registries,
+            install_timeout,
             backend,
         })
     }
@@ -276,12 +288,58 @@ pub struct RunCodeArgs {
     /// Memory limit (`256M`, or bytes); at most the server's.
     #[serde(default)]
     pub memory: Option<Amount>,
+    /// Packages installed before the code runs, through Sentinel's registry proxy in a sandbox
+    /// of their own, then mounted read-only at /packages (on PYTHONPATH / NODE_PATH). Needs
+    /// @pypi (requirements) / @npm (package_json) on the server. A package Sentinel refuses
+    /// ends the call with exit kind `packages-refused` and `blocked-package` events: the code
+    /// does not run.
+    #[serde(default)]
+    pub packages: Option<PackagesArg>,
+}
+
+/// The `packages` argument of `run_code`: the text of a package list, as `babuino run
+/// --packages FILE` takes it from a file.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackagesArg {
+    /// A requirements.txt (pip), e.g. "six==1.17.0\nrequests>=2\n"; needs @pypi on the server.
+    #[serde(default)]
+    pub requirements: Option<String>,
+    /// A package.json (npm) with its `dependencies`; needs @npm on the server.
+    #[serde(default)]
+    pub package_json: Option<String>,
+}
+
+impl PackagesArg {
+    /// The package lists asked for: (argument name, registry, file name, text).
+    fn lists(&self) -> Vec<(&'static str, PackageRegistry, &'static str, &str)> {
+        let mut v = Vec::new();
+        if let Some(t) = &self.requirements {
+            v.push((
+                "requirements",
+                PackageRegistry::Pypi,
+                "requirements.txt",
+                t.as_str(),
+            ));
+        }
+        if let Some(t) = &self.package_json {
+            v.push((
+                "package_json",
+                PackageRegistry::Npm,
+                "package.json",
+                t.as_str(),
+            ));
+        }
+        v
+    }
 }
 
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExitInfo {
-    /// `exited`, `timeout`, `memory`, `pids`, `signal`, `output-cap` or `setup-failed`.
+    /// `exited`, `timeout`, `memory`, `pids`, `signal`, `output-cap`, `setup-failed` or
+    /// `packages-refused` (a package of `packages` was refused or did not install: the code did
+    /// not run).
     pub kind: String,
     /// The program's exit code (`exited`) or the signal number (`signal`); null otherwise.
     pub code: Option<i32>,
@@ -352,6 +410,10 @@ pub struct RunCodeResult {
     /// Where the run is recorded (servers started with `--audit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<Recorded>,
+    /// Output of pip / npm in the install phase (calls with `packages`; first 64 KiB of each
+    /// stream, stdout then stderr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_output: Option<String>,
 }
 
 /// Why a call did not run (or was not recorded): the text of a tool error.
@@ -406,6 +468,8 @@ pub struct PreparedCall {
     pub spec: RunSpec,
     /// Registries reached through Sentinel's proxy during the run.
     pub registries: Vec<PackageRegistry>,
+    /// The `packages` lists written as files (installed before the run, as `--packages`).
+    pub packages: Vec<PathBuf>,
     /// Holds the code and output directories until the run is over.
     _dir: tempfile::TempDir,
     out_dir: PathBuf,
@@ -436,6 +500,36 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
     }
     if args.args.iter().any(|a| a.contains('\0')) {
         return Err(bad("args must not contain NUL bytes"));
+    }
+    let lists = args
+        .packages
+        .as_ref()
+        .map(PackagesArg::lists)
+        .unwrap_or_default();
+    if args.packages.is_some() && lists.is_empty() {
+        return Err(bad(
+            "packages: give `requirements` (requirements.txt text) or `package_json` (package.json text)",
+        ));
+    }
+    for (name, registry, _, text) in &lists {
+        if text.len() > MAX_MANIFEST {
+            return Err(bad(format!(
+                "packages.{name} is {} bytes; at most {MAX_MANIFEST}",
+                text.len()
+            )));
+        }
+        if !ceilings.registries.contains(registry) {
+            return Err(bad(format!(
+                "packages.{name} needs @{} on this server, which allows: {}; only the user can widen the server's allow-list",
+                registry.as_str(),
+                ceilings.allowed_hosts()
+            )));
+        }
+    }
+    if !lists.is_empty() && ceilings.backend == BackendKind::Kvm {
+        return Err(bad(
+            "packages is not supported on this server's micro-VM backend yet; install at run time with network_allow [\"@pypi\"] / [\"@npm\"] if the server allows it",
+        ));
     }
     let mut limits = ceilings.limits.clone();
     if let Some(t) = &args.timeout {
@@ -530,6 +624,19 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
             .map_err(|e| bad(format!("cannot write {}: {e}", rel.display())))
     };
     write(Path::new(main_name), args.code.as_bytes())?;
+    // The package lists, outside the program's code directory (the install phase copies them).
+    let mut packages = Vec::new();
+    if !lists.is_empty() {
+        let pdir = dir.path().join("packages");
+        std::fs::create_dir(&pdir)
+            .map_err(|e| bad(format!("cannot write the package lists: {e}")))?;
+        for (name, _, file, text) in &lists {
+            let p = pdir.join(file);
+            std::fs::write(&p, text)
+                .map_err(|e| bad(format!("cannot write packages.{name}: {e}")))?;
+            packages.push(p);
+        }
+    }
     for (rel, content) in &files {
         write(rel, content.as_bytes())?;
     }
@@ -563,6 +670,7 @@ pub fn prepare(args: &RunCodeArgs, ceilings: &Ceilings) -> Result<PreparedCall, 
     Ok(PreparedCall {
         spec,
         registries,
+        packages,
         _dir: dir,
         out_dir,
         program_sha256,
@@ -585,21 +693,26 @@ impl Runner {
         }
     }
 
-    /// Starts Sentinel's registry proxy when the call may use `@pypi`/`@npm`.
+    /// Starts Sentinel's registry proxy when the call may use `@pypi`/`@npm` or asks for
+    /// `packages` (the session `babuino run --packages` uses). `Err((usage, why))`.
     fn sentinel_session(
         &self,
         call: &mut PreparedCall,
-    ) -> Result<Option<crate::packages::Session>, String> {
-        if call.registries.is_empty() {
+    ) -> Result<Option<crate::packages::Session>, (bool, String)> {
+        if call.registries.is_empty() && call.packages.is_empty() {
             return Ok(None);
         }
         let net = crate::packages::NetworkRequest {
             registries: call.registries.clone(),
             unchecked: Vec::new(),
         };
+        let timeout = (!call.packages.is_empty())
+            .then(|| format!("{}ms", self.ceilings.install_timeout.as_millis()));
+        let err = |e: crate::packages::PackagesError| (e.is_usage(), e.to_string());
         let mut s =
-            crate::packages::Session::new(&[], None, net, &call.spec).map_err(|e| e.to_string())?;
-        s.start(&mut call.spec).map_err(|e| e.to_string())?;
+            crate::packages::Session::new(&call.packages, timeout.as_deref(), net, &call.spec)
+                .map_err(err)?;
+        s.start(&mut call.spec).map_err(err)?;
         Ok(Some(s))
     }
 
@@ -616,26 +729,61 @@ impl Runner {
             log.check_writable().map_err(|e| bad(e.to_string()))?;
         }
         let mut sink = CappedSink::default();
-        // `@pypi`/`@npm`: Sentinel's registry proxy for this call, as `babuino run` starts it.
+        let mut install_sink = CappedSink::default();
+        // `@pypi`/`@npm` and `packages`: Sentinel's registry proxy for this call and the install
+        // phase, as `babuino run` starts and runs them.
         let mut session = None;
+        let mut ran = false;
         let mut report = match self.sentinel_session(&mut call) {
-            Err(why) => crate::audit::setup_failed_report(&call.spec, &why),
+            Err((true, why)) => return Err(bad(format!("packages: {why}"))),
+            Err((false, why)) => crate::audit::setup_failed_report(&call.spec, &why),
             Ok(s) => {
                 session = s;
                 match backend_for(call.spec.backend) {
-                    Ok(backend) => match backend.run(&call.spec, &mut sink) {
-                        Ok(r) => r,
-                        Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
-                    },
+                    Ok(backend) => {
+                        let prepared = match session.as_mut() {
+                            None => Ok(None),
+                            Some(s) => s.prepare(
+                                &*backend,
+                                &mut call.spec,
+                                &mut sink,
+                                &mut install_sink,
+                                &mut |line| eprintln!("babuino mcp: {line}"),
+                            ),
+                        };
+                        match prepared {
+                            // A refused package: the code does not run.
+                            Ok(Some(refused)) => refused,
+                            Ok(None) => match backend.run(&call.spec, &mut sink) {
+                                Ok(r) => {
+                                    ran = true;
+                                    r
+                                }
+                                Err(e) => {
+                                    crate::audit::setup_failed_report(&call.spec, &e.to_string())
+                                }
+                            },
+                            Err(e) if e.is_usage() => {
+                                return Err(bad(format!("packages: {e}")));
+                            }
+                            Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
+                        }
+                    }
                     Err(e) => crate::audit::setup_failed_report(&call.spec, &e.to_string()),
                 }
             }
         };
         if let Some(s) = session.as_mut()
-            && !matches!(report.exit, Exit::SetupFailed(_))
+            && ran
         {
             s.complete(&mut report, &mut sink);
         }
+        let install_output = (!call.packages.is_empty()).then(|| {
+            let [out, err] = &install_sink.out;
+            let mut t = String::from_utf8_lossy(out).into_owned();
+            t.push_str(&String::from_utf8_lossy(err));
+            t
+        });
         report.program = call.main_name.to_string();
         let audit = match &self.audit {
             None => None,
@@ -644,12 +792,18 @@ impl Runner {
                     .lock()
                     .map_err(|_| bad("the audit log is unusable after an earlier failure"))?;
                 let code = (args.code.len() <= AUDIT_CODE).then(|| args.code.clone());
-                let extra = serde_json::json!({
+                let mut extra = serde_json::json!({
                     "via": "mcp",
                     "language": args.language,
                     "code": code,
                     "files": args.files.keys().collect::<Vec<_>>(),
                 });
+                if let Some(p) = &args.packages {
+                    extra["packages"] = serde_json::json!({
+                        "requirements": p.requirements,
+                        "package_json": p.package_json,
+                    });
+                }
                 let rec = log
                     .record_run(&report, Some(call.program_sha256.clone()), Some(extra))
                     .map_err(|e| {
@@ -692,6 +846,7 @@ impl Runner {
             files,
             report: serde_json::to_value(&report).unwrap_or_default(),
             audit,
+            install_output,
         })
     }
 }
@@ -774,6 +929,17 @@ pub fn render(r: &RunCodeResult) -> String {
             )),
         }
     }
+    if r.exit.kind == "packages-refused"
+        && let Some(log) = r.install_output.as_deref().filter(|l| !l.is_empty())
+    {
+        // Why pip/npm failed, last lines first in importance: keep the tail.
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        t.push_str("--- install output (last lines) ---\n");
+        for l in tail.into_iter().rev() {
+            t.push_str(l);
+            t.push('\n');
+        }
+    }
     if let Some(a) = &r.audit {
         t.push_str(&format!(
             "recorded as {} in the audit log\n",
@@ -791,10 +957,26 @@ read-only, your code (and `files`) read-only in /code, a small writable /tmp, /o
 are returned to you), and no network \
 except these hosts: {}. Limits: timeout {} s, memory {} MiB (you may ask for less, not more). \
 Denied writes and blocked connections are listed in the result: adapt the code rather than \
-trying to get around them.",
+trying to get around them.{}",
         c.allowed_hosts(),
         c.limits.timeout.as_secs_f64(),
-        c.limits.memory_bytes >> 20
+        c.limits.memory_bytes >> 20,
+        if c.registries.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " To use third-party packages, pass `packages` ({}): Sentinel checks each one \
+and refuses typosquats and malicious packages (use the suggested name instead).",
+                c.registries
+                    .iter()
+                    .map(|r| match r {
+                        PackageRegistry::Pypi => "`requirements` for pip",
+                        PackageRegistry::Npm => "`package_json` for npm",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
     )
 }
 
@@ -828,7 +1010,7 @@ impl BabuinoMcp {
 
     #[tool(
         name = "run_code",
-        description = "Run code in a fresh, throw-away sandbox and get its exit, output and what the sandbox denied. Use this instead of running agent-written code on the user's machine. languages: python, node, sh, bash. The program sees /code (your code and `files`, read-only), a writable /tmp and /out (files written to /out are returned), and only the network hosts this server allows. Optional: args, stdin, files {relative path: content}, network_allow (subset of the server's hosts), timeout and memory (at most the server's). Writes outside /tmp and connections to other hosts fail and are listed in `events`.",
+        description = "Run code in a fresh, throw-away sandbox and get its exit, output and what the sandbox denied. Use this instead of running agent-written code on the user's machine. languages: python, node, sh, bash. The program sees /code (your code and `files`, read-only), a writable /tmp and /out (files written to /out are returned), and only the network hosts this server allows. Optional: args, stdin, files {relative path: content}, network_allow (subset of the server's hosts), timeout and memory (at most the server's), packages {requirements: requirements.txt text} or {package_json: package.json text} installed through Sentinel before the code runs (read-only at /packages; a refused package stops the call: exit packages-refused, see `events`). Writes outside /tmp and connections to other hosts fail and are listed in `events`.",
         input_schema = schema_for_type::<RunCodeArgs>(),
         output_schema = schema_for_type::<RunCodeResult>()
     )]
@@ -1042,6 +1224,7 @@ mod tests {
             limits: Limits::default(),
             network: NetworkPolicy::default(),
             registries: Vec::new(),
+            install_timeout: crate::packages::DEFAULT_INSTALL_TIMEOUT,
             backend: BackendKind::Native,
         };
         for a in allow {
@@ -1116,6 +1299,7 @@ mod tests {
             network_allow: vec!["files.pythonhosted.org".into()],
             memory: None,
             timeout: None,
+            install_timeout: None,
             cpus: None,
             sandbox: None,
             parallel: 1,
@@ -1194,6 +1378,50 @@ mod tests {
             "hi"
         );
         assert_eq!(ok.spec.interpreter, Interpreter::Sh);
+    }
+
+    #[test]
+    fn packages_need_the_servers_registry() {
+        let call =
+            |p: Value| args(serde_json::json!({"code": "", "language": "python", "packages": p}));
+        let none = ceilings(&["api.github.com"]);
+        let e = prepare(&call(serde_json::json!({"requirements": "six\n"})), &none).unwrap_err();
+        assert!(
+            e.0.contains("packages.requirements needs @pypi")
+                && e.0.contains("allows: api.github.com"),
+            "{e:?}"
+        );
+        let pypi = ceilings(&["@pypi"]);
+        let e = prepare(
+            &call(serde_json::json!({"package_json": "{\"dependencies\": {}}"})),
+            &pypi,
+        )
+        .unwrap_err();
+        assert!(e.0.contains("packages.package_json needs @npm"), "{e:?}");
+        let e = prepare(&call(serde_json::json!({})), &pypi).unwrap_err();
+        assert!(e.0.contains("give `requirements`"), "{e:?}");
+        let big = "six\n".repeat(MAX_MANIFEST);
+        let e = prepare(&call(serde_json::json!({"requirements": big})), &pypi).unwrap_err();
+        assert!(e.0.contains("at most"), "{e:?}");
+        // Allowed: the list is written outside the program's code directory, and the program's
+        // own network stays what the call asked for (none here).
+        let ok = prepare(
+            &args(serde_json::json!({"code": "", "language": "python", "network_allow": [], "packages": {"requirements": "six==1.17.0\n"}})),
+            &pypi,
+        )
+        .unwrap();
+        assert_eq!(ok.packages.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&ok.packages[0]).unwrap(),
+            "six==1.17.0\n"
+        );
+        let code_dir = ok.spec.code_dir.clone().unwrap();
+        assert!(!ok.packages[0].starts_with(&code_dir));
+        assert!(ok.registries.is_empty());
+        let mut kvm = pypi.clone();
+        kvm.backend = BackendKind::Kvm;
+        let e = prepare(&call(serde_json::json!({"requirements": "six\n"})), &kvm).unwrap_err();
+        assert!(e.0.contains("micro-VM"), "{e:?}");
     }
 
     #[test]

@@ -626,3 +626,253 @@ PYTHONPATH=/tmp/c python3 -c 'import six; print(\"imported\", six.__version__)'\
         "{npm}"
     );
 }
+
+/// `packages` on `run_code`: the install phase of `babuino run --packages` (Sentinel's proxy in
+/// the server, pip in a sandbox of its own, the local replay of recorded registry data), driven
+/// by the official Python SDK client.
+#[test]
+fn run_code_installs_packages_through_sentinel() {
+    require_native!();
+    let up = super::audit::registry_replay::Upstream::start();
+    let log = new_log();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("sentinel.toml"),
+        "[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
+    )
+    .unwrap();
+    std::fs::create_dir(d.join("scratch")).unwrap();
+    let b = up.base.clone();
+    let env: Vec<(String, String)> = vec![
+        (
+            "SENTINEL_POLICY".into(),
+            d.join("sentinel.toml").display().to_string(),
+        ),
+        (
+            "SENTINEL_CACHE_DIR".into(),
+            d.join("cache").display().to_string(),
+        ),
+        ("SENTINEL_ADVISORIES".into(), "off".into()),
+        ("SENTINEL_PYPI_URL".into(), b.clone()),
+        ("SENTINEL_NPM_URL".into(), format!("{b}/npm")),
+        ("SENTINEL_PROXY_PYPI_SIMPLE".into(), format!("{b}/simple/")),
+        ("SENTINEL_PROXY_PYPI_FILES".into(), format!("{b}/files/")),
+        ("SENTINEL_PROXY_NPM".into(), format!("{b}/npm/")),
+        (
+            "BABUINO_RUNTIME_DIR".into(),
+            d.join("runtime").display().to_string(),
+        ),
+        ("TMPDIR".into(), d.join("scratch").display().to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let six = "import six\nprint('six', six.__version__, six.__file__)\n";
+    let marker = "open('/out/ran', 'w').write('ran')\nprint('ran')\n";
+    let calls = json!([
+        ["six", "run_code", {"code": six, "language": "python", "network_allow": [],
+            "packages": {"requirements": "six==1.17.0\n"}}],
+        ["siix", "run_code", {"code": marker, "language": "python",
+            "packages": {"requirements": "siix\n"}}],
+        ["npm", "run_code", {"code": marker, "language": "python",
+            "packages": {"package_json": "{\"dependencies\": {\"is-number\": \"7.0.0\"}}"}}],
+        ["without", "run_code", {"code": "import os, sys\nprint(os.path.exists('/packages/python/six.py'), [p for p in sys.path if p.startswith('/packages')])", "language": "python"}]
+    ]);
+    let r = client_with_env(
+        &[
+            "stdio",
+            BIN,
+            "mcp",
+            "--network-allow",
+            "@pypi",
+            "--timeout",
+            "20s",
+            "--memory",
+            "256M",
+            "--audit",
+            log.path().to_str().unwrap(),
+        ],
+        calls,
+        &env,
+    );
+    let schema = &r["tools"]["run_code"]["input_schema"];
+    assert!(
+        schema.to_string().contains("package_json"),
+        "packages in the schema: {schema}"
+    );
+    let res = &r["results"];
+
+    // six installs through Sentinel and the code imports it from the read-only /packages,
+    // with no network of its own.
+    let ok = &res["six"];
+    assert_eq!(ok["is_error"], false, "{ok}");
+    let s = &ok["structured"];
+    assert_eq!(s["exit"]["kind"], "exited", "{s}");
+    assert_eq!(s["exit"]["code"], 0, "{s}");
+    assert!(
+        s["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("six 1.17.0 /packages/python/six.py"),
+        "{s}"
+    );
+    let pkgs = s["report"]["packages"].as_array().unwrap();
+    assert!(
+        pkgs.iter()
+            .any(|p| p["name"] == "six" && p["installed"] == true && p["decision"] == "allow"),
+        "{pkgs:?}"
+    );
+    assert!(s["report"]["timings"]["install_ms"].as_f64().unwrap() > 0.0);
+    assert!(s["report"]["network"]["registry"].is_null(), "{s}");
+    // The limits of the call are the server's, not the install phase's.
+    assert_eq!(s["report"]["limits"]["memory_bytes"], 256 << 20);
+
+    // A squat is refused with the suggestion, and the code never runs.
+    let no = &res["siix"];
+    assert_eq!(no["is_error"], false, "{no}");
+    let s = &no["structured"];
+    assert_eq!(s["exit"]["kind"], "packages-refused", "{s}");
+    assert_eq!(s["stdout"], "");
+    assert_eq!(s["files"], json!([]), "the code ran: {s}");
+    let blocked: Vec<&str> = s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "blocked-package")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(blocked.len(), 1, "{s}");
+    assert!(
+        blocked[0].starts_with("pypi siix") && blocked[0].contains("typosquat"),
+        "{blocked:?}"
+    );
+    let siix = s["report"]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "siix")
+        .unwrap();
+    assert_eq!(siix["suggestion"], "six");
+    assert_eq!(siix["installed"], false);
+    let text = no["text"].as_str().unwrap();
+    assert!(
+        text.contains("[blocked-package] pypi siix") && text.contains("six"),
+        "{text}"
+    );
+
+    // package.json needs @npm, which this server does not allow: nothing runs.
+    let npm = &res["npm"];
+    assert_eq!(npm["is_error"], true, "{npm}");
+    assert!(
+        npm["text"].as_str().unwrap().contains(
+            "packages.package_json needs @npm on this server, which allows: @pypi (through Sentinel)"
+        ),
+        "{npm}"
+    );
+    // Packages belong to the call that asked: the next call does not see them.
+    let without = &res["without"]["structured"];
+    assert_eq!(without["stdout"], "False []\n", "{without}");
+
+    // Both package calls are in the log, the refusal with its packages and its package list.
+    assert_eq!(assert_verifies(log.path()), 3);
+    let id = res["siix"]["structured"]["audit"]["execution_id"]
+        .as_str()
+        .unwrap();
+    let (leaf, summary, data) = recorded(log.path(), id);
+    assert_eq!(leaf["outcome"], "packages-refused", "{leaf} {summary}");
+    assert_eq!(data["packages"]["requirements"], "siix\n");
+    let leftovers: Vec<_> = ["runtime", "scratch"]
+        .iter()
+        .flat_map(|x| std::fs::read_dir(d.join(x)).into_iter().flatten())
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+
+    // A server without @pypi refuses the argument.
+    let r = client(
+        &["stdio", BIN, "mcp"],
+        json!([["six", "run_code", {"code": six, "language": "python",
+            "packages": {"requirements": "six\n"}}]]),
+    );
+    let e = &r["results"]["six"];
+    assert_eq!(e["is_error"], true, "{e}");
+    assert!(
+        e["text"]
+            .as_str()
+            .unwrap()
+            .contains("packages.requirements needs @pypi on this server, which allows: none"),
+        "{e}"
+    );
+}
+
+/// `packages.package_json` on an `@npm` server: npm installs in its own sandbox through
+/// Sentinel, which withholds the hijacked `is-number` 7.0.1 (a postinstall script, blocked by
+/// the policy), so `^7.0.0` resolves to 7.0.0 and the code requires it from `/packages`.
+#[test]
+fn run_code_installs_npm_packages_and_sentinel_withholds_a_hijacked_release() {
+    require_native!();
+    let up = super::audit::registry_replay::Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("sentinel.toml"),
+        "[rules]\ninstall-scripts = \"block\"\n\n[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
+    )
+    .unwrap();
+    let b = up.base.clone();
+    let env: Vec<(String, String)> = vec![
+        (
+            "SENTINEL_POLICY".into(),
+            d.join("sentinel.toml").display().to_string(),
+        ),
+        (
+            "SENTINEL_CACHE_DIR".into(),
+            d.join("cache").display().to_string(),
+        ),
+        ("SENTINEL_ADVISORIES".into(), "off".into()),
+        ("SENTINEL_PYPI_URL".into(), b.clone()),
+        ("SENTINEL_NPM_URL".into(), format!("{b}/npm")),
+        ("SENTINEL_PROXY_PYPI_SIMPLE".into(), format!("{b}/simple/")),
+        ("SENTINEL_PROXY_PYPI_FILES".into(), format!("{b}/files/")),
+        ("SENTINEL_PROXY_NPM".into(), format!("{b}/npm/")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let code = "const isNumber = require('is-number');\nconsole.log('is-number', isNumber(5), require('is-number/package.json').version, require.resolve('is-number'));\n";
+    let calls = json!([
+        ["npm", "run_code", {"code": code, "language": "node",
+            "packages": {"package_json": "{\"name\":\"job\",\"version\":\"1.0.0\",\"dependencies\":{\"is-number\":\"^7.0.0\"}}"}}],
+        ["pip", "run_code", {"code": "", "language": "python",
+            "packages": {"requirements": "six\n"}}]
+    ]);
+    let r = client_with_env(
+        &["stdio", BIN, "mcp", "--network-allow", "@npm"],
+        calls,
+        &env,
+    );
+    let npm = &r["results"]["npm"];
+    assert_eq!(npm["is_error"], false, "{npm}");
+    let s = &npm["structured"];
+    assert_eq!(s["exit"]["code"], 0, "{s}");
+    let out = s["stdout"].as_str().unwrap();
+    assert!(
+        out.contains("is-number true 7.0.0 /packages/node/node_modules/is-number/index.js"),
+        "{out}"
+    );
+    let pkgs = s["report"]["packages"].as_array().unwrap();
+    assert!(
+        pkgs.iter().any(|p| p["name"] == "is-number"
+            && p["version"] == "7.0.1"
+            && p["decision"] == "block"
+            && p["installed"] == false),
+        "the hijacked release is reported as withheld: {pkgs:?}"
+    );
+    let pip = &r["results"]["pip"];
+    assert_eq!(pip["is_error"], true, "{pip}");
+    assert!(
+        pip["text"]
+            .as_str()
+            .unwrap()
+            .contains("packages.requirements needs @pypi on this server, which allows: @npm"),
+        "{pip}"
+    );
+}
