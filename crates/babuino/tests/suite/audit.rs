@@ -372,21 +372,13 @@ fn refused_packages_are_recorded() {
     std::fs::create_dir_all(d.join("scratch")).unwrap();
     let log = new_log();
     let prog = code("marker.py", "print('ran')\n");
-    let b = &up.base;
     let out = Command::new(BIN)
         .args(["run", "--json", "--audit"])
         .arg(log.path())
         .arg("--packages")
         .arg(d.join("requirements.txt"))
         .arg(&prog.script)
-        .env("SENTINEL_POLICY", d.join("sentinel.toml"))
-        .env("SENTINEL_CACHE_DIR", d.join("cache"))
-        .env("SENTINEL_ADVISORIES", "off")
-        .env("SENTINEL_PYPI_URL", b)
-        .env("SENTINEL_NPM_URL", format!("{b}/npm"))
-        .env("SENTINEL_PROXY_PYPI_SIMPLE", format!("{b}/simple/"))
-        .env("SENTINEL_PROXY_PYPI_FILES", format!("{b}/files/"))
-        .env("SENTINEL_PROXY_NPM", format!("{b}/npm/"))
+        .envs(up.sentinel_env(&d.join("sentinel.toml"), d))
         .env("TMPDIR", d.join("scratch"))
         .env_remove("SENTINEL_LOG")
         .output()

@@ -559,23 +559,7 @@ fn pypi_through_sentinel_inside_run_code() {
         "[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
     )
     .unwrap();
-    let b = up.base.clone();
-    let env: Vec<(String, String)> = vec![
-        (
-            "SENTINEL_POLICY".into(),
-            d.join("sentinel.toml").display().to_string(),
-        ),
-        (
-            "SENTINEL_CACHE_DIR".into(),
-            d.join("cache").display().to_string(),
-        ),
-        ("SENTINEL_ADVISORIES".into(), "off".into()),
-        ("SENTINEL_PYPI_URL".into(), b.clone()),
-        ("SENTINEL_NPM_URL".into(), format!("{b}/npm")),
-        ("SENTINEL_PROXY_PYPI_SIMPLE".into(), format!("{b}/simple/")),
-        ("SENTINEL_PROXY_PYPI_FILES".into(), format!("{b}/files/")),
-        ("SENTINEL_PROXY_NPM".into(), format!("{b}/npm/")),
-    ];
+    let env = up.sentinel_env(&d.join("sentinel.toml"), d);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let pip = "pip() { python3 -m pip install --no-cache-dir --disable-pip-version-check --retries 0 --timeout 5 -q \"$@\" >/dev/null 2>&1; echo $?; }\n\
 echo \"squat: $(pip --target /tmp/a siix)\"\n\
@@ -643,28 +627,14 @@ fn run_code_installs_packages_through_sentinel() {
     )
     .unwrap();
     std::fs::create_dir(d.join("scratch")).unwrap();
-    let b = up.base.clone();
-    let env: Vec<(String, String)> = vec![
-        (
-            "SENTINEL_POLICY".into(),
-            d.join("sentinel.toml").display().to_string(),
-        ),
-        (
-            "SENTINEL_CACHE_DIR".into(),
-            d.join("cache").display().to_string(),
-        ),
-        ("SENTINEL_ADVISORIES".into(), "off".into()),
-        ("SENTINEL_PYPI_URL".into(), b.clone()),
-        ("SENTINEL_NPM_URL".into(), format!("{b}/npm")),
-        ("SENTINEL_PROXY_PYPI_SIMPLE".into(), format!("{b}/simple/")),
-        ("SENTINEL_PROXY_PYPI_FILES".into(), format!("{b}/files/")),
-        ("SENTINEL_PROXY_NPM".into(), format!("{b}/npm/")),
+    let mut env = up.sentinel_env(&d.join("sentinel.toml"), d);
+    env.extend([
         (
             "BABUINO_RUNTIME_DIR".into(),
             d.join("runtime").display().to_string(),
         ),
         ("TMPDIR".into(), d.join("scratch").display().to_string()),
-    ];
+    ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let six = "import six\nprint('six', six.__version__, six.__file__)\n";
     let marker = "open('/out/ran', 'w').write('ran')\nprint('ran')\n";
@@ -819,23 +789,7 @@ fn run_code_installs_npm_packages_and_sentinel_withholds_a_hijacked_release() {
         "[rules]\ninstall-scripts = \"block\"\n\n[advisories]\nmode = \"off\"\n\n[typosquat]\nestablished-versions = 0\n",
     )
     .unwrap();
-    let b = up.base.clone();
-    let env: Vec<(String, String)> = vec![
-        (
-            "SENTINEL_POLICY".into(),
-            d.join("sentinel.toml").display().to_string(),
-        ),
-        (
-            "SENTINEL_CACHE_DIR".into(),
-            d.join("cache").display().to_string(),
-        ),
-        ("SENTINEL_ADVISORIES".into(), "off".into()),
-        ("SENTINEL_PYPI_URL".into(), b.clone()),
-        ("SENTINEL_NPM_URL".into(), format!("{b}/npm")),
-        ("SENTINEL_PROXY_PYPI_SIMPLE".into(), format!("{b}/simple/")),
-        ("SENTINEL_PROXY_PYPI_FILES".into(), format!("{b}/files/")),
-        ("SENTINEL_PROXY_NPM".into(), format!("{b}/npm/")),
-    ];
+    let env = up.sentinel_env(&d.join("sentinel.toml"), d);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let code = "const isNumber = require('is-number');\nconsole.log('is-number', isNumber(5), require('is-number/package.json').version, require.resolve('is-number'));\n";
     let calls = json!([

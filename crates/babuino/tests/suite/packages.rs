@@ -36,17 +36,10 @@ impl Env {
 
     /// `babuino run --json` with Sentinel's engine and proxy pointed at the local upstream.
     fn babuino(&self) -> Command {
-        let b = &self.up.base;
+        let d = self.dir.path();
         let mut c = Command::new(BIN);
         c.args(["run", "--json"])
-            .env("SENTINEL_POLICY", self.dir.path().join("sentinel.toml"))
-            .env("SENTINEL_CACHE_DIR", self.dir.path().join("cache"))
-            .env("SENTINEL_ADVISORIES", "off")
-            .env("SENTINEL_PYPI_URL", b)
-            .env("SENTINEL_NPM_URL", format!("{b}/npm"))
-            .env("SENTINEL_PROXY_PYPI_SIMPLE", format!("{b}/simple/"))
-            .env("SENTINEL_PROXY_PYPI_FILES", format!("{b}/files/"))
-            .env("SENTINEL_PROXY_NPM", format!("{b}/npm/"))
+            .envs(self.up.sentinel_env(&d.join("sentinel.toml"), d))
             .env("BABUINO_RUNTIME_DIR", self.dir.path().join("runtime"))
             .env("TMPDIR", self.scratch())
             .env_remove("SENTINEL_LOG")

@@ -172,4 +172,27 @@ impl Upstream {
         });
         Upstream { base }
     }
+
+    /// The environment that points Sentinel's engine and proxy (embedded in babuino) at this
+    /// upstream, with the policy file `policy`, the cache under `dir`, and advisories off.
+    pub fn sentinel_env(
+        &self,
+        policy: &std::path::Path,
+        dir: &std::path::Path,
+    ) -> Vec<(String, String)> {
+        let b = &self.base;
+        vec![
+            ("SENTINEL_POLICY".into(), policy.display().to_string()),
+            (
+                "SENTINEL_CACHE_DIR".into(),
+                dir.join("cache").display().to_string(),
+            ),
+            ("SENTINEL_ADVISORIES".into(), "off".into()),
+            ("SENTINEL_PYPI_URL".into(), b.clone()),
+            ("SENTINEL_NPM_URL".into(), format!("{b}/npm")),
+            ("SENTINEL_PROXY_PYPI_SIMPLE".into(), format!("{b}/simple/")),
+            ("SENTINEL_PROXY_PYPI_FILES".into(), format!("{b}/files/")),
+            ("SENTINEL_PROXY_NPM".into(), format!("{b}/npm/")),
+        ]
+    }
 }
