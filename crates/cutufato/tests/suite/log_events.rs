@@ -86,3 +86,33 @@ fn bad_events_are_refused_and_nothing_is_written() {
     }
     assert_eq!(a.size(), 0);
 }
+
+#[test]
+fn list_oldest_first_tells_the_session_in_log_order() {
+    let (log, ids) = session_log();
+    let r = log.run(&["list", "--session", "s-1", "--oldest-first"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let order: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    // The decision has no session; the two events of s-1 come in the order they were recorded.
+    assert_eq!(
+        order,
+        vec![ids[1].as_str(), ids[2].as_str()],
+        "{}",
+        r.stdout
+    );
+    let newest_first = log.run(&["list", "--session", "s-1"]);
+    assert!(
+        newest_first
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or("")
+            .contains(&ids[2]),
+        "{}",
+        newest_first.stdout
+    );
+}
